@@ -1,0 +1,53 @@
+"""Stage `preprocess`: decode, binarize, resize and split data/D/raw into data/D/prepared.
+
+Reads D.preprocess (image_size, split, seed) and D.download.source (which source's `scan`
+pairs images with masks). Writes {train,val,test}_{images,masks}.npy, manifest.parquet,
+rejects.csv and meta.json (layout: `seginterp.data`); <out> is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from seginterp.data import PreprocessParams, prepare
+from seginterp.datasets import DatasetError, parse_download
+from seginterp.io import atomic_dir
+from seginterp.params import ParamsError, from_mapping, load_params, stage_section
+from seginterp.registry import UnknownNameError
+
+
+@click.command()
+@click.option("--dataset", required=True, help="Dataset section of params.yaml.")
+@click.option("--raw", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Prepared folder.")
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Decoding threads [default: CPUs, max 8].",
+)
+def main(dataset: str, raw: Path, out: Path, params_path: str, workers: int | None) -> None:
+    """Preprocess the raw files of DATASET in RAW into OUT."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        params = load_params(params_path)
+        source, download_cfg = parse_download(
+            stage_section(params, dataset, "download"), f"{dataset}.download"
+        )
+        cfg = from_mapping(
+            PreprocessParams, stage_section(params, dataset, "preprocess"), f"{dataset}.preprocess"
+        )
+        with atomic_dir(out) as tmp:
+            tmp.chmod(0o755)
+            prepare(raw, tmp, source.scan, download_cfg, cfg, workers=workers)
+        logging.getLogger("stages.preprocess").info("%s: prepared data in %s", dataset, out)
+    except (ParamsError, DatasetError, UnknownNameError) as e:
+        raise click.ClickException(str(e)) from e
+
+
+if __name__ == "__main__":
+    main()
