@@ -95,7 +95,7 @@ class SegmentationArrays(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        img, msk = np.asarray(self.images[i]), np.asarray(self.masks[i])
+        img, msk = np.array(self.images[i]), np.array(self.masks[i])  # copy out of the mmap
         if self.augment is not None:
             out = self.augment(image=img, mask=msk)
             img, msk = out["image"], out["mask"]
