@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install repro test test-fast lint format bench clean-venv
+.PHONY: install repro test test-fast lint format bench clean-venv report
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 
 repro: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+
+# Offline HTML report per dataset: reports/<D>.html from metrics/<D>/ and dvclive/<D>/ (no network
+# needed to view it). Default: every dataset in params.yaml; choose with DATASETS="synthetic ...".
+report: $(STAMP)
+	$(BIN)/python -m seginterp.report $(foreach d,$(DATASETS),--dataset $(d))
 
 test: $(STAMP)
 	$(BIN)/ruff check .
