@@ -11,10 +11,15 @@ and the table (Parquet), one row per image × method × layer: id, index, level,
 neg_mass (≤ 0; sum = pos_mass + neg_mass), max, min, status. Statistics are over the stored map
 (model level, all channels) or the native layer map. Images without a border keep their rows with
 their status (``empty_prediction`` / ``full_prediction``), no map and null statistics.
+
+Under torchrun, image i goes to rank i % world; every rank writes its npz files into rank 0's
+temporary output directory and its table rows to ``_parts/``; after a barrier rank 0 merges the
+rows in image order (the same table as one process) and removes ``_parts/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -25,10 +30,36 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from seginterp.attribution import Explainer, MapRecord, attribute_config_from_params
+from seginterp import distributed as dist
+from seginterp.attribution import (
+    AttributeConfig,
+    Explainer,
+    MapRecord,
+    attribute_config_from_params,
+)
 from seginterp.io import atomic_dir, read_json, write_npz, write_parquet
 from seginterp.model import load_model, resolve_device
 from seginterp.params import load_params, stage_section
+
+COLUMNS = [
+    "id",
+    "index",
+    "level",
+    "method",
+    "layer",
+    "mode",
+    "variant",
+    "n_border",
+    "n_explained",
+    "seconds",
+    "shared",
+    "sum",
+    "pos_mass",
+    "neg_mass",
+    "max",
+    "min",
+    "status",
+]
 
 
 def _stats(a: np.ndarray) -> dict[str, float]:
@@ -86,8 +117,17 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     cfg = attribute_config_from_params(
         stage_section(load_params(params_path), dataset, "attribute")
     )
-    torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
+    with dist.process_group(device):
+        _attribute(cfg, dist.local_device(device), dataset, prepared, model_dir, predictions,
+                   borders, out, table_path)  # fmt: skip
+
+
+def _attribute(cfg: AttributeConfig, device: torch.device, dataset: str, prepared: Path,
+               model_dir: Path, predictions: Path, borders: Path, out: Path,
+               table_path: Path) -> None:  # fmt: skip
+    torch.manual_seed(cfg.seed)
+    main_rank, world = dist.is_main(), dist.world_size()
     model, _, _ = load_model(model_dir / "model.pt", map_location="cpu")
     meta = read_json(prepared / "meta.json")
     explainer = Explainer(model, cfg, mean_rgb=meta.get("mean_rgb"), device=device)
@@ -105,16 +145,15 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     ]
 
     rows: list[dict[str, Any]] = []
+    positions: list[int] = []  # image position of each row (the merge order under torchrun)
+    all_rows = list(btable.itertuples(index=False))
+    mine = dist.shard(len(all_rows))
     t0 = time.perf_counter()
-    with atomic_dir(out) as tmp:
-        for i, row in enumerate(
-            tqdm(
-                btable.itertuples(index=False),
-                total=len(btable),
-                desc=f"attribute {dataset}",
-                unit="img",
-            )
-        ):
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_dir(out)) if main_rank else None
+        tmp = Path(dist.broadcast(str(tmp)))  # rank 0's temporary output directory
+        for i in tqdm(mine, desc=f"attribute {dataset}", unit="img", disable=not main_rank):
+            row = all_rows[i]
             image_id, index, status = str(row.id), int(row.index), str(row.status)
             if Path(image_id).name != image_id or image_id in ("", ".", ".."):
                 raise click.ClickException(f"image id {image_id!r} cannot be a file name")
@@ -135,6 +174,7 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
                     if rec.pixels is not None:
                         arrays["sample"] = rec.pixels.astype(np.uint8)
                     rows.append(_row(base, rec))
+                    positions.append(i)
             else:
                 n = int(border.sum())
                 for method, lname in skipped:
@@ -149,27 +189,19 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
                             "status": status,
                         }
                     )
+                    positions.append(i)
             write_npz(tmp / f"{image_id}.npz", arrays)
-    columns = [
-        "id",
-        "index",
-        "level",
-        "method",
-        "layer",
-        "mode",
-        "variant",
-        "n_border",
-        "n_explained",
-        "seconds",
-        "shared",
-        "sum",
-        "pos_mass",
-        "neg_mass",
-        "max",
-        "min",
-        "status",
-    ]
-    table = pd.DataFrame(rows, columns=columns)
+        if world > 1:
+            parts = tmp / "_parts"
+            dist.write_part(parts, "attributions", rows, positions, COLUMNS)
+            dist.barrier()  # every rank's npz files and part are written
+            if main_rank:
+                table = dist.merge_parts(parts, "attributions", COLUMNS)
+                dist.remove_parts(parts)
+        else:
+            table = pd.DataFrame(rows, columns=COLUMNS)
+    if not main_rank:
+        return
     table["shared"] = table["shared"].astype("boolean")  # null for images without a border
     write_parquet(table_path, table)
     n_ok = int((btable["status"] == "ok").sum())

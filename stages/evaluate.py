@@ -11,6 +11,11 @@ Reads the attribute stage's maps and scores each of them (DESIGN §3):
 - <plots-dir>/figures/maps.png (Figs 5/8), figures/layers_<method>.png (Figs 6/7/9/10),
   layer_infidelity/<method>.csv and layer_regions/<method>.csv (vega plots over layer_index;
   one directory per kind, so dvc.yaml declares each with its own x/y).
+
+Under torchrun the per-image infidelity and region scoring is sharded (the i-th scored image goes
+to rank i % world); every rank writes its rows to a temporary ``.<out>._parts/`` beside <out>;
+after a barrier rank 0 merges them in image order, removes the parts and does the rest
+(sensitivity, sanity, aggregation, figures) alone, so the outputs equal those of one process.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from seginterp import distributed as dist
 from seginterp.attribution import Explainer, attribute_config_from_params
 from seginterp.figures import (
     ImageRow,
@@ -146,13 +152,30 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
          attributions: Path, table_path: Path, out: Path, metrics_dir: Path, plots_dir: Path,
          params_path: str) -> None:  # fmt: skip
     """Score the border explanations of DATASET: fragility, regions, sanity, figures."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     t_start = time.perf_counter()
     params = load_params(params_path)
     cfg = evaluate_config_from_params(stage_section(params, dataset, "evaluate"))
+    device = resolve_device(cfg.device)
+    with dist.process_group(device):
+        level = logging.INFO if dist.is_main() else logging.WARNING
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        _evaluate(dataset, prepared, model_dir, predictions, borders, attributions, table_path, out,
+                  metrics_dir, plots_dir, params, dist.local_device(device), t_start)  # fmt: skip
+
+
+def _load_sample(attributions: Path, image_id: str) -> np.ndarray | None:
+    with np.load(attributions / f"{image_id}.npz") as npz:
+        return npz["sample"].astype(bool) if "sample" in npz.files else None
+
+
+def _evaluate(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borders: Path,
+              attributions: Path, table_path: Path, out: Path, metrics_dir: Path,
+              plots_dir: Path, params: dict[str, Any], device: torch.device,
+              t_start: float) -> None:  # fmt: skip
+    cfg = evaluate_config_from_params(stage_section(params, dataset, "evaluate"))
     acfg = attribute_config_from_params(stage_section(params, dataset, "attribute"))
     torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    main_rank, world = dist.is_main(), dist.world_size()
     model, _, _ = load_model(model_dir / "model.pt", map_location="cpu")
     meta = read_json(prepared / "meta.json")
     explainer = Explainer(model, acfg, mean_rgb=meta.get("mean_rgb"), device=device)
@@ -174,10 +197,16 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     evaluated: list[dict[str, Any]] = []  # images scored: id, index, row i, sample mask or None
     t0 = time.perf_counter()
     rows = list(btable.itertuples(index=False))
-    for i, row in enumerate(tqdm(rows, desc=f"infidelity {dataset}", unit="img")):
-        image_id, index, status = str(row.id), int(row.index), str(row.status)
-        if status != "ok" or image_id not in attributed:
-            continue
+    todo = [i for i, r in enumerate(rows) if str(r.status) == "ok" and str(r.id) in attributed]
+    mine = [todo[j] for j in dist.shard(len(todo))]
+    parts = out.parent / f".{out.name}._parts"  # per-rank rows under torchrun
+    if world > 1 and main_rank and parts.exists():
+        dist.remove_parts(parts)  # left by an interrupted run
+    dist.barrier()
+    frag_pos: list[int] = []  # image position of each row (the merge order under torchrun)
+    region_pos: list[int] = []
+    for i in tqdm(mine, desc=f"infidelity {dataset}", unit="img", disable=not main_rank):
+        image_id, index = str(rows[i].id), int(rows[i].index)
         with np.load(attributions / f"{image_id}.npz") as npz:
             border = npz["border"].astype(bool)
             if not np.array_equal(border, np.asarray(border_arr[i]).astype(bool)):
@@ -247,6 +276,7 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
                     "beta": r["beta"],
                 }
             )
+            frag_pos += [i, i]
         masks = region_masks(np.asarray(preds[index]), border, cfg.band_width)
         for k in keys:
             level, method, layer = _split_key(k)
@@ -261,10 +291,30 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
                     **region_mass(maps[k], masks),
                 }
             )
+            region_pos.append(i)
         evaluated.append({"id": image_id, "index": index, "row": i, "sample": sample})
+    if world > 1:
+        dist.write_part(parts, "fragility", frag_rows, frag_pos)
+        dist.write_part(parts, "regions", region_rows, region_pos)
+        dist.barrier()  # every rank's parts are written
+        if not main_rank:
+            return
+        frag = dist.merge_parts(parts, "fragility")
+        regions = dist.merge_parts(parts, "regions")
+        dist.remove_parts(parts)
+        evaluated = [
+            {
+                "id": str(rows[i].id),
+                "index": int(rows[i].index),
+                "row": i,
+                "sample": _load_sample(attributions, str(rows[i].id)),
+            }
+            for i in todo
+        ]
+    else:
+        frag = pd.DataFrame(frag_rows)
+        regions = pd.DataFrame(region_rows)
     t_infd = time.perf_counter() - t0
-    frag = pd.DataFrame(frag_rows)
-    regions = pd.DataFrame(region_rows)
 
     # ---- sensitivity: re-runs attribution on perturbed inputs (costly): a few images
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ def tiny_params() -> dict[str, Any]:
         figure_images=2,
         bootstrap=50,
     )
-    return {"datasets": ["synthetic"], "synthetic": syn}
+    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
 
 
 def leaves(obj: Any, path: str = "") -> list[tuple[str, Any]]:
