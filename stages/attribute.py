@@ -37,6 +37,7 @@ from seginterp.attribution import (
     MapRecord,
     attribute_config_from_params,
 )
+from seginterp.cli import input_dir
 from seginterp.io import atomic_dir, read_json, write_npz, write_parquet
 from seginterp.model import load_model, resolve_device
 from seginterp.params import load_params, stage_section
@@ -93,21 +94,10 @@ def _row(base: dict[str, Any], rec: MapRecord) -> dict[str, Any]:
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
-@click.option(
-    "--prepared", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-)
-@click.option(
-    "--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
-@click.option(
-    "--borders", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
+@input_dir("--prepared")
+@input_dir("--model", "model_dir")
+@input_dir("--predictions")
+@input_dir("--borders")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--table", "table_path", type=click.Path(path_type=Path), required=True)
 @click.option("--params", "params_path", default="params.yaml", show_default=True)

@@ -14,14 +14,13 @@ import numpy as np
 import pandas as pd
 
 from seginterp.borders import border_pixels, border_status, border_summary
+from seginterp.cli import input_dir
 from seginterp.io import write_json, write_npy, write_parquet
 
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset name (for messages).")
-@click.option(
-    "--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
+@input_dir("--predictions")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--metrics", "metrics_path", type=click.Path(path_type=Path), required=True)
 def main(dataset: str, predictions: Path, out: Path, metrics_path: Path) -> None:

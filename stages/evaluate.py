@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from seginterp import distributed as dist
 from seginterp.attribution import Explainer, attribute_config_from_params
+from seginterp.cli import input_dir
 from seginterp.figures import (
     ImageRow,
     choose_images,
@@ -125,24 +126,11 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
-@click.option(
-    "--prepared", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-)
-@click.option(
-    "--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
-@click.option(
-    "--borders", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
-@click.option(
-    "--attributions", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
+@input_dir("--prepared")
+@input_dir("--model", "model_dir")
+@input_dir("--predictions")
+@input_dir("--borders")
+@input_dir("--attributions")
 @click.option("--table", "table_path", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--metrics-dir", type=click.Path(path_type=Path), required=True)

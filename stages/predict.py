@@ -13,6 +13,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from seginterp.cli import input_dir
 from seginterp.data import load_split
 from seginterp.io import write_json, write_npy, write_parquet
 from seginterp.metrics import iou_dice_np
@@ -23,15 +24,8 @@ from seginterp.training import PredictConfig, predict_probs
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
-@click.option(
-    "--prepared", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-)
+@input_dir("--prepared")
+@input_dir("--model", "model_dir")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--metrics", "metrics_path", type=click.Path(path_type=Path), required=True)
 @click.option("--params", "params_path", default="params.yaml", show_default=True)

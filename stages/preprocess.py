@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from seginterp.cli import input_dir
 from seginterp.data import PreprocessParams, prepare
 from seginterp.datasets import DatasetError, parse_download
 from seginterp.io import atomic_dir
@@ -21,7 +22,7 @@ from seginterp.registry import UnknownNameError
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
-@click.option("--raw", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@input_dir("--raw")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Prepared folder.")
 @click.option("--params", "params_path", default="params.yaml", show_default=True)
 @click.option(

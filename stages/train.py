@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from seginterp import distributed as dist
+from seginterp.cli import input_dir
 from seginterp.data import load_split
 from seginterp.io import write_json
 from seginterp.model import model_config_from_params, resolve_device
@@ -27,9 +28,7 @@ from seginterp.training import train, train_config_from_params
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
-@click.option(
-    "--prepared", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
-)
+@input_dir("--prepared")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
 @click.option("--live", type=click.Path(path_type=Path), required=True, help="dvclive directory.")
 @click.option(

@@ -197,7 +197,7 @@ class Explainer:
                 lname = cfg.guided_gradcam_layer
                 exact_req["guided_gradcam_layer"] = (lname, self.layer(lname))
             else:  # pragma: no cover - registry and engine out of sync
-                raise NotImplementedError(f"no exact engine for method {name!r}")
+                raise RuntimeError(f"no exact engine for method {name!r}")
         for name in cfg.layer_methods:
             spec = LAYER_METHODS.get(name)
             for lname in cfg.layers:
@@ -208,7 +208,7 @@ class Explainer:
                 elif name == "gradcam":
                     exact_req["gradcam_layers"][lname] = self.layer(lname)
                 else:  # pragma: no cover
-                    raise NotImplementedError(f"no exact engine for layer method {name!r}")
+                    raise RuntimeError(f"no exact engine for layer method {name!r}")
         if len(exact_req) > 1 or exact_req["gradcam_layers"]:
             flat, mode, mask = self._pixels(b, key)
             pixels = torch.as_tensor(flat, dtype=torch.long, device=self.device)
@@ -283,7 +283,7 @@ class Explainer:
             elif method == "gradcam" and layer is not None and module is not None:
                 req = {"gradcam_layers": {layer: module}}
             else:  # pragma: no cover
-                raise NotImplementedError(f"no exact engine for {method!r}")
+                raise RuntimeError(f"no exact engine for {method!r}")
             parts = [
                 exact_maps(self.model, x[i : i + 1], pixels, chunk_size=cfg.chunk_size, **req)
                 for i in range(x.shape[0])
