@@ -35,10 +35,13 @@ from captum.attr import (
 )
 from scipy import ndimage
 
-from seginterp.attribution import AttributeConfig, Explainer, PixelLogits, border_mean_logit
-from seginterp.borders import border_pixels
-from seginterp.layers import captum_safe, get_layer
-from seginterp.model import ModelConfig, build_model
+from seginterp.explain.borders import border_pixels
+from seginterp.explain.captum_safe import captum_safe
+from seginterp.explain.config import AttributeConfig
+from seginterp.explain.engine import Explainer
+from seginterp.explain.layers import get_layer
+from seginterp.explain.target import PixelLogits, border_mean_logit
+from seginterp.model.net import ModelConfig, build_model
 
 LAYER = "decoder3"
 
@@ -99,7 +102,8 @@ def run_size(size: int, subset: int, chunk: int, rep_k: int) -> None:
     imgs, masks = blobs(1, size, seed=1)
     x = imgs[:1]
     # B = the border of the lesion's true mask: a briefly trained model predicts a speckled mask
-    # (|B| ~ 1000 at 128 px); a trained one follows the lesion (DESIGN: ~250 at 128, ~520 at 256)
+    # (|B| ~ 1000 at 128 px); a trained one follows the lesion (measured on Kvasir-SEG:
+    # ~250 px at 128, ~520 at 256)
     border = border_pixels(masks[0, 0].numpy() > 0)
     n = int(border.sum())
     idx = np.flatnonzero(border.ravel())

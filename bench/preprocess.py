@@ -22,15 +22,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from seginterp.data import (
-    PreprocessParams,
-    prepare,
-    read_image,
-    read_mask,
-    resize_image,
-    resize_mask,
-)
-from seginterp.datasets import SOURCES
+from seginterp.data.decode import read_image, read_mask, resize_image, resize_mask
+from seginterp.data.prepare import PreprocessParams, prepare
+from seginterp.data.sources.registry import SOURCES
 
 
 def _detect(folder: Path) -> str:

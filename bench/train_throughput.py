@@ -1,4 +1,4 @@
-"""Training throughput: our loop (seginterp.training.train) vs a bare PyTorch loop.
+"""Training throughput: our loop (seginterp.model.train.train) vs a bare PyTorch loop.
 
 Same model, batch size, input size and number of optimizer steps; no augmentation; data in
 memory. Ours includes what a real epoch does (DataLoader, per-batch metrics, validation on a
@@ -19,10 +19,10 @@ import click
 import numpy as np
 import torch
 
-from seginterp.augment import AugmentConfig
-from seginterp.losses import LossWeights, segmentation_loss
-from seginterp.model import ModelConfig, build_model
-from seginterp.training import TrainConfig, seed_everything, to_input, train
+from seginterp.model.augment import AugmentConfig
+from seginterp.model.losses import LossWeights, segmentation_loss
+from seginterp.model.net import ModelConfig, build_model, to_input
+from seginterp.model.train import TrainConfig, seed_everything, train
 
 
 def bare_loop(

@@ -1,8 +1,9 @@
-"""Stage `borders`: the border pixels of every predicted test mask of dataset <D> (DESIGN §2).
+"""Stage `borders`: the border pixels of every predicted test mask of dataset <D>.
 
 Writes <out>/borders.npy uint8 (N,S,S) {0,1}, <out>/borders.parquet (id, index, n_border, status)
 and the metrics JSON (mean/min/max |B| over images with a border, n_images, n_without_border,
 by_status). Images without a border (empty or full prediction) keep their row with the reason.
+The border definition is in ``seginterp/explain/borders.py``.
 """
 
 from __future__ import annotations
@@ -10,51 +11,40 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
-import pandas as pd
 
-from seginterp.borders import border_pixels, border_status, border_summary
-from seginterp.cli import input_dir
-from seginterp.io import write_json, write_npy, write_parquet
+from seginterp.core.cli import input_dir
 
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset name (for messages).")
-@input_dir("--predictions")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--metrics", "metrics_path", type=click.Path(path_type=Path), required=True)
+@input_dir("--predictions", help="Predictions directory (masks.npy, per_image.parquet).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Output directory of the borders."
+)
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output JSON of border counts.",
+)
 def main(dataset: str, predictions: Path, out: Path, metrics_path: Path) -> None:
     """Border pixels of the predicted masks of DATASET."""
-    masks = np.load(predictions / "masks.npy", mmap_mode="r")
-    table = pd.read_parquet(predictions / "per_image.parquet", columns=["id", "index"])
-    if len(table) != len(masks):
-        raise click.ClickException(
-            f"{predictions}: per_image.parquet has {len(table)} rows but masks.npy {len(masks)}"
-        )
-    borders = np.zeros(masks.shape, dtype=np.uint8)
-    n_border, statuses = [], []
-    for i, row in enumerate(table.itertuples(index=False)):
-        mask = np.asarray(masks[int(row.index)])
-        b = border_pixels(mask)
-        borders[i] = b
-        n_border.append(int(b.sum()))
-        statuses.append(border_status(mask))
-    out.mkdir(parents=True, exist_ok=True)
-    write_npy(out / "borders.npy", borders)
-    result = pd.DataFrame(
-        {
-            "id": table["id"].to_numpy(),
-            "index": table["index"].to_numpy(),
-            "n_border": np.asarray(n_border, dtype=np.int64),
-            "status": statuses,
-        }
-    )
-    write_parquet(out / "borders.parquet", result)
-    summary = border_summary(np.asarray(n_border), statuses)
-    write_json(metrics_path, summary)
+    from seginterp.core.io import write_json
+    from seginterp.explain.borders import find_borders, write_borders
+    from seginterp.model.predictions import read_masks, read_table
+
+    masks = read_masks(predictions)
+    table = read_table(predictions, columns=["id", "index"])
+    try:
+        found = find_borders(masks, table)
+    except ValueError as e:
+        raise click.ClickException(f"{predictions}: per_image.parquet vs masks.npy: {e}") from None
+    write_borders(out, found)
+    write_json(metrics_path, found.summary)
     click.echo(
-        f"{dataset}: {len(result)} images, |B| mean {summary['mean']}, "
-        f"without border {summary['n_without_border']} {summary['by_status']}"
+        f"{dataset}: {len(found.table)} images, |B| mean {found.summary['mean']}, "
+        f"without border {found.summary['n_without_border']} {found.summary['by_status']}"
     )
 
 

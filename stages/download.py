@@ -1,22 +1,15 @@
 """Stage `download`: put dataset D's raw files into data/D/raw, as the source's archive unpacks.
 
-Reads D.download (its `source` picks the data source: see `seginterp.datasets`). Partial and
-finished downloads are kept in <out>/../downloads (gitignored, not a DVC output), so a cut
-download resumes on the next `dvc repro`. <out> is replaced atomically, only on success.
+Reads D.download (its `source` picks the data source: see `seginterp.data.sources.registry`).
+Partial and finished downloads are kept in <out>/../downloads (gitignored, not a DVC output), so
+a cut download resumes on the next `dvc repro`. <out> is replaced atomically, only on success.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
-
-from seginterp.datasets import DatasetError, parse_download
-from seginterp.download import DownloadError
-from seginterp.io import atomic_dir
-from seginterp.params import ParamsError, load_params, stage_section
-from seginterp.registry import UnknownNameError
 
 
 @click.command()
@@ -28,16 +21,25 @@ from seginterp.registry import UnknownNameError
     default=None,
     help="Where archives are downloaded (kept, resumable) [default: <out>/../downloads].",
 )
-@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option(
+    "--params", "params_path", default="params.yaml", show_default=True, help="The params file."
+)
 @click.option("--progress/--no-progress", default=True, help="Show download progress bars.")
 def main(dataset: str, out: Path, downloads: Path | None, params_path: str, progress: bool) -> None:
     """Download (or generate, or copy) the raw files of DATASET into OUT."""
+    import logging
+
+    from seginterp.core.io import atomic_dir
+    from seginterp.core.params import ParamsError, load_params, stage_section
+    from seginterp.core.registry import UnknownNameError
+    from seginterp.data.fetch import DownloadError
+    from seginterp.data.sources.registry import DatasetError, parse_download
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     where = f"{dataset}.download"
     try:
-        source, cfg = parse_download(
-            stage_section(load_params(params_path), dataset, "download"), where
-        )
+        section = stage_section(load_params(params_path), dataset, "download")
+        source, cfg = parse_download(section, where)
         with atomic_dir(out) as tmp:
             tmp.chmod(0o755)  # mkdtemp makes 0700
             source.download(

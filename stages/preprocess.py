@@ -2,29 +2,25 @@
 
 Reads D.preprocess (image_size, split, seed) and D.download.source (which source's `scan`
 pairs images with masks). Writes {train,val,test}_{images,masks}.npy, manifest.parquet,
-rejects.csv and meta.json (layout: `seginterp.data`); <out> is replaced atomically.
+rejects.csv and meta.json (layout: `seginterp.data.prepared`); <out> is replaced atomically.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
-from seginterp.cli import input_dir
-from seginterp.data import PreprocessParams, prepare
-from seginterp.datasets import DatasetError, parse_download
-from seginterp.io import atomic_dir
-from seginterp.params import ParamsError, from_mapping, load_params, stage_section
-from seginterp.registry import UnknownNameError
+from seginterp.core.cli import input_dir
 
 
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
-@input_dir("--raw")
+@input_dir("--raw", help="Raw data folder (the download stage's output).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Prepared folder.")
-@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option(
+    "--params", "params_path", default="params.yaml", show_default=True, help="The params file."
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -33,15 +29,21 @@ from seginterp.registry import UnknownNameError
 )
 def main(dataset: str, raw: Path, out: Path, params_path: str, workers: int | None) -> None:
     """Preprocess the raw files of DATASET in RAW into OUT."""
+    import logging
+
+    from seginterp.core.io import atomic_dir
+    from seginterp.core.params import ParamsError, load_params, stage_section
+    from seginterp.core.registry import UnknownNameError
+    from seginterp.data.prepare import PreprocessParams, prepare
+    from seginterp.data.sources.registry import DatasetError, parse_download
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         params = load_params(params_path)
         source, download_cfg = parse_download(
             stage_section(params, dataset, "download"), f"{dataset}.download"
         )
-        cfg = from_mapping(
-            PreprocessParams, stage_section(params, dataset, "preprocess"), f"{dataset}.preprocess"
-        )
+        cfg = PreprocessParams.from_params(params, dataset)
         with atomic_dir(out) as tmp:
             tmp.chmod(0o755)
             prepare(raw, tmp, source.scan, download_cfg, cfg, workers=workers)

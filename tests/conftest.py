@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -12,41 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def run_cmd(args: list[str], cwd: Path, env: Mapping[str, str], timeout: float = 900) -> str:
-    """Run a command; fail the test with its output when it exits non-zero."""
-    r = subprocess.run(
-        args, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout
-    )
-    out = r.stdout + r.stderr
-    if r.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({r.returncode}):\n{out}")
-    return out
-
-
-def isolated_env(tmp_path: Path) -> dict[str, str]:
-    """Environment that keeps DVC and git away from the user's config, cache and analytics."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site"),
-        "DVC_GLOBAL_CONFIG_DIR": str(tmp_path / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(tmp_path / "dvc-system"),
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-
+from support import ROOT, isolated_env, run_cmd
 
 RepoFactory = Callable[[Mapping[str, Any], Iterable[str] | None], tuple[Path, dict[str, str]]]
 

@@ -18,15 +18,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from seginterp.report import (
-    ReportError,
-    collect_sources,
-    flatten,
-    main,
-    read_table,
-    render_report,
-    write_report,
-)
+from seginterp.report.__main__ import main
+from seginterp.report.page import flatten, render_report, write_report
+from seginterp.report.sources import ReportError, collect_sources, read_table
 
 D = "toy"
 MAGENTA = (255, 0, 255)

@@ -1,0 +1,217 @@
+"""Where a map puts its mass: border band, inside the segment, outside.
+
+Regions of an image with prediction ``M`` and border ``B`` (partition of the pixels):
+
+- ``band``: ``B`` dilated by ``band_width`` px with the 4-connected cross, i.e. every pixel within
+  city-block distance ``band_width`` of a border pixel (``band_width=0``: the border itself);
+- ``inside``: ``M`` minus the band;
+- ``outside``: not ``M``, minus the band.
+
+For a map ``Φ`` (model maps are summed over channels first; layer maps are already (H, W)), with
+``P = Σ max(Φ, 0)``, ``N = Σ max(−Φ, 0)`` over the whole image and ``P_r``, ``N_r`` over region
+``r``: ``pos_share = P_r / P``, ``neg_share = N_r / N``, ``abs_share = (P_r + N_r) / (P + N)``
+(each sums to 1 over the regions), ``net_share = (P_r − N_r) / (P + N)`` (sums to the map's overall
+signed share), ``area_share`` = region pixels / all pixels and ``enrichment = abs_share /
+area_share`` (> 1: the region holds more mass than its area).
+
+The paper's "border pixels positive, inner pixels negative" holds for a map when its band net mass
+is > 0 and its inside net mass is < 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from seginterp.evaluate.stats import summary
+from seginterp.explain.store import ImageMaps
+
+REGIONS: tuple[str, ...] = ("band", "inside", "outside")
+_SHARES: tuple[str, ...] = ("pos_share", "neg_share", "abs_share", "net_share", "enrichment")
+
+
+def region_masks(pred: np.ndarray, border: np.ndarray, band_width: int) -> dict[str, np.ndarray]:
+    """The three regions (each (H, W) bool, disjoint, covering the image).
+
+    Args:
+        pred: (H, W) predicted mask ``M`` (bool or {0, 1}).
+        border: (H, W) border ``B`` of ``M``.
+        band_width: dilation of ``B`` in px (4-connected steps), >= 0.
+    """
+    m = np.asarray(pred).astype(bool)
+    b = np.asarray(border).astype(bool)
+    if m.ndim != 2 or m.shape != b.shape:
+        raise ValueError(f"pred {m.shape} and border {b.shape} must be equal (H, W)")
+    if band_width < 0:
+        raise ValueError(f"band_width must be >= 0, got {band_width}")
+    band = b.copy()
+    if band_width > 0 and b.any():
+        cross = ndimage.generate_binary_structure(2, 1)
+        band = ndimage.binary_dilation(b, structure=cross, iterations=band_width)
+    return {"band": band, "inside": m & ~band, "outside": ~m & ~band}
+
+
+def to_2d(attr: np.ndarray) -> np.ndarray:
+    """A map as (H, W) float64: (C, H, W) model maps are summed over channels."""
+    a = np.asarray(attr, dtype=np.float64)
+    if a.ndim == 3:
+        return a.sum(axis=0)
+    if a.ndim == 2:
+        return a
+    raise ValueError(f"map must be (H, W) or (C, H, W), got shape {a.shape}")
+
+
+def region_mass(attr: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Mass of one map per region, flat ``{<region>_<quantity>: value}``.
+
+    Quantities: ``pos``, ``neg`` (absolute masses), ``net``, ``area_share`` and the shares of the
+    module doc. A map without positive (negative) mass has null ``pos_share`` (``neg_share``);
+    an all-zero map has every share null. ``claim`` is True when band net > 0 and inside net < 0.
+    """
+    a = to_2d(attr)
+    pos_all = float(np.clip(a, 0, None).sum())
+    neg_all = float(np.clip(-a, 0, None).sum())
+    tot = pos_all + neg_all
+    n_pix = a.size
+    out: dict[str, float] = {}
+    for r in REGIONS:
+        m = np.asarray(masks[r], dtype=bool)
+        if m.shape != a.shape:
+            raise ValueError(f"region {r} mask {m.shape} does not match map {a.shape}")
+        v = a[m]
+        p = float(np.clip(v, 0, None).sum())
+        n = float(np.clip(-v, 0, None).sum())
+        area = m.sum() / n_pix
+        abs_share = (p + n) / tot if tot > 0 else None
+        out[f"{r}_pos"] = p
+        out[f"{r}_neg"] = n
+        out[f"{r}_net"] = p - n
+        out[f"{r}_area_share"] = float(area)
+        out[f"{r}_pos_share"] = p / pos_all if pos_all > 0 else None
+        out[f"{r}_neg_share"] = n / neg_all if neg_all > 0 else None
+        out[f"{r}_abs_share"] = abs_share
+        out[f"{r}_net_share"] = (p - n) / tot if tot > 0 else None
+        out[f"{r}_enrichment"] = abs_share / area if abs_share is not None and area > 0 else None
+    out["claim"] = bool(out["band_net"] > 0 and out["inside_net"] < 0)
+    return out
+
+
+def region_rows(
+    image_id: str, index: int, stored: ImageMaps, pred: np.ndarray, band_width: int
+) -> list[dict[str, Any]]:
+    """The regions table rows of one image: one per stored map, with :func:`region_mass`.
+
+    Args:
+        stored: the image's stored maps (:func:`seginterp.explain.store.read_image`).
+        pred: (H, W) the image's predicted mask.
+        band_width: see :func:`region_masks`.
+    """
+    masks = region_masks(pred, stored.border, band_width)
+    return [
+        {
+            "id": image_id,
+            "index": index,
+            "level": key.level,
+            "method": key.method,
+            "layer": key.layer,
+            "mode": stored.modes[key],
+            **region_mass(attr, masks),
+        }
+        for key, attr in stored.maps.items()
+    ]
+
+
+def _region_block(df: Any, n_boot: int, seed: int) -> dict[str, Any]:
+    """Aggregate per-image region rows of one map (a DataFrame) into the JSON block."""
+    block: dict[str, Any] = {"n": len(df)}
+    for r in REGIONS:
+        rb: dict[str, Any] = {}
+        for q in (*_SHARES, "area_share"):
+            col = df[f"{r}_{q}"].dropna().to_numpy(dtype=np.float64)
+            rb[q] = summary(col, n_boot, seed)
+        rb["n_positive"] = int((df[f"{r}_net"] > 0).sum())
+        rb["n_negative"] = int((df[f"{r}_net"] < 0).sum())
+        block[r] = rb
+    block["n_band_positive"] = block["band"]["n_positive"]
+    block["n_inside_negative"] = block["inside"]["n_negative"]
+    block["n_claim_band_positive_inside_negative"] = int(df["claim"].sum())
+    return block
+
+
+def depth_trend(band_share: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """Per image, Spearman ρ between layer depth and band ``abs_share`` over the given layers.
+
+    Args:
+        band_share: layer name (in depth order, shallow first) -> (n,) per-image shares, aligned.
+
+    Returns:
+        ``{layers, rho_per_image (list), n_positive, n, mean_rho}``; ρ > 0: deeper layers put
+        more of their mass on the band.
+    """
+    from scipy.stats import spearmanr
+
+    layers = list(band_share)
+    arr = np.asarray([np.asarray(band_share[k], dtype=np.float64) for k in layers])  # (L, n)
+    if len(layers) < 3 or arr.shape[1] == 0:
+        return {"layers": layers, "rho_per_image": [], "n_positive": 0, "n": 0, "mean_rho": None}
+    depth = np.arange(len(layers))
+    rhos = []
+    for j in range(arr.shape[1]):
+        col = arr[:, j]
+        rho = spearmanr(depth, col).statistic if np.ptp(col) > 0 else 0.0
+        rhos.append(float(rho))
+    return {
+        "layers": layers,
+        "rho_per_image": rhos,
+        "n_positive": int(sum(r > 0 for r in rhos)),
+        "n": len(rhos),
+        "mean_rho": float(np.mean(rhos)),
+    }
+
+
+def aggregate_regions(
+    df: Any,
+    layer_order: Sequence[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``regions.json`` body from per-image rows (one per image × map).
+
+    Args:
+        df: DataFrame with ``id, level, method, layer`` and the :func:`region_mass` columns.
+        layer_order: layer names shallow to deep along the network (encoder1 … decoder5).
+        n_boot, seed: bootstrap of the intervals over images.
+
+    Returns:
+        ``{model: {method: block}, layer: {layer_method: {layer: block}}, border_focus:
+        {layer_method: {layer: band abs_share mean}}, encoder_depth_trend: {layer_method: …}}``;
+        the trend's ``rho`` is the per-image Spearman ρ of band share vs. encoder depth
+        (encoder1 … bottleneck) summarised over images.
+    """
+    out: dict[str, Any] = {"model": {}, "layer": {}, "border_focus": {}, "encoder_depth_trend": {}}
+    model = df[df["level"] == "model"]
+    for method in dict.fromkeys(model["method"]):
+        out["model"][method] = _region_block(model[model["method"] == method], n_boot, seed)
+    layer = df[df["level"] == "layer"]
+    for method in dict.fromkeys(layer["method"]):
+        sub = layer[layer["method"] == method]
+        present = [k for k in layer_order if k in set(sub["layer"])]
+        out["layer"][method] = {
+            k: _region_block(sub[sub["layer"] == k], n_boot, seed) for k in present
+        }
+        out["border_focus"][method] = {
+            k: out["layer"][method][k]["band"]["abs_share"]["mean"] for k in present
+        }
+        enc = [k for k in present if k.startswith("encoder") or k == "bottleneck"]
+        wide = sub[sub["layer"].isin(enc)].pivot(
+            index="id", columns="layer", values="band_abs_share"
+        )
+        wide = wide.dropna()
+        trend = depth_trend({k: wide[k].to_numpy() for k in enc}) if len(wide) else None
+        if trend is not None:
+            trend["rho"] = summary(np.asarray(trend.pop("rho_per_image")), n_boot, seed)
+        out["encoder_depth_trend"][method] = trend
+    return out

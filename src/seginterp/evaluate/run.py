@@ -1,0 +1,280 @@
+"""The evaluate stage as one call: :func:`evaluate_dataset`.
+
+Reads the attribute stage's maps and scores each of them:
+
+- fragility table: one row per image × σ × normalize × map (infidelity, zero-map score
+  ``E[Δf²]``, skill, β, map L2, mode, the function it was scored against);
+- sensitivity table: one row per image × map on up to ``sensitivity_max_images`` images;
+- regions table: one row per image × map (mass on band / inside / outside);
+- sanity table: one row per image × model-level method (trained vs randomized weights);
+- the fragility, regions and sanity metrics documents (:mod:`seginterp.evaluate.aggregate`);
+- under ``plots_dir``: figures/maps.png, figures/layers_<method>.png, and
+  layer_infidelity/<method>.csv, layer_regions/<method>.csv (vega plots over layer_index; one
+  directory per kind, so dvc.yaml declares each with its own x/y).
+
+Under torchrun the per-image infidelity and region scoring is sharded (the i-th scored image goes
+to rank i % world) and gathered on rank 0 in image order
+(:func:`seginterp.core.distributed.gather_rows`); rank 0 then does the rest (sensitivity, sanity,
+aggregation, figures) alone, so the results equal those of one process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from seginterp.core import distributed as dist
+from seginterp.data.prepared import read_mean_rgb, read_test_images, read_test_masks
+from seginterp.evaluate.aggregate import (
+    fragility_document,
+    image_counts,
+    regions_document,
+    sanity_document,
+    sigma_key,
+)
+from seginterp.evaluate.config import EvaluateConfig
+from seginterp.evaluate.figures import ImageRow, choose_images, write_map_figures, write_plot_tables
+from seginterp.evaluate.infidelity import infidelity_rows
+from seginterp.evaluate.regions import region_rows
+from seginterp.evaluate.sanity import SANITY_COLUMNS, randomize_weights, sanity_rows
+from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS, sensitivity_rows
+from seginterp.explain.borders import read_borders
+from seginterp.explain.config import AttributeConfig
+from seginterp.explain.engine import Explainer, quiet_captum
+from seginterp.explain.layers import LAYERS
+from seginterp.explain.store import ImageMaps, read_image
+from seginterp.model.net import load_model, resolve_device
+from seginterp.model.predictions import read_masks
+
+TABLES: tuple[str, ...] = ("fragility", "sensitivity", "regions", "sanity")
+
+
+@dataclass(frozen=True)
+class EvaluateInputs:
+    """What the evaluate stage reads: the upstream stages' output directories and table."""
+
+    prepared: Path
+    model: Path
+    predictions: Path
+    borders: Path
+    attributions: Path
+    table: Path
+
+
+@dataclass
+class Evaluation:
+    """Rank 0's results: ``tables`` (name -> per-image DataFrame, :data:`TABLES`) and
+    ``documents`` (fragility / regions / sanity -> metrics JSON)."""
+
+    tables: dict[str, pd.DataFrame]
+    documents: dict[str, dict[str, Any]]
+
+    def summary(self, dataset: str) -> str:
+        frag, sanity = self.documents["fragility"], self.documents["sanity"]
+        s = frag["seconds"]
+        return (
+            f"{dataset}: {frag['n_evaluated']} images scored ({frag['n_without_border']} without "
+            f"border), infidelity {s['infidelity_and_regions']:.1f} s, sensitivity "
+            f"{s['sensitivity']:.1f} s, sanity {sanity['seconds']:.1f} s, total {s['total']:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class _ImageRef:
+    position: int  # row of borders.parquet: the order of the tables
+    id: str
+    index: int  # row of the test arrays
+
+
+@dataclass
+class _Data:
+    """The loaded inputs: the explainer, the test arrays (memory-mapped), the scored images."""
+
+    explainer: Explainer
+    mean_rgb: Any
+    device: torch.device
+    inputs: EvaluateInputs
+    images: np.ndarray  # (N, S, S, 3) uint8
+    truths: np.ndarray  # (N, S, S)
+    preds: np.ndarray  # (N, S, S)
+    borders: np.ndarray  # (rows of borders.parquet, S, S)
+    status: pd.Series  # border status per row of borders.parquet
+    todo: list[_ImageRef]  # images with a border and maps, in table order
+    n_not_attributed: int
+
+    def x(self, ref: _ImageRef) -> torch.Tensor:
+        """(1, 3, S, S) float32 in [0, 1] on the device."""
+        x = torch.from_numpy(np.asarray(self.images[ref.index], dtype=np.float32) / 255.0)
+        return x.permute(2, 0, 1)[None].contiguous().to(self.device)
+
+    def stored(self, ref: _ImageRef) -> ImageMaps:
+        """The image's stored maps; their border must be the border stage's."""
+        stored = read_image(self.inputs.attributions, ref.id)
+        if not np.array_equal(stored.border, np.asarray(self.borders[ref.position]).astype(bool)):
+            raise ValueError(
+                f"{ref.id}: the border stored in {self.inputs.attributions} differs from "
+                f"{self.inputs.borders}; rerun the attribute stage"
+            )
+        return stored
+
+
+def _load(inputs: EvaluateInputs, acfg: AttributeConfig, device: torch.device) -> _Data:
+    model, _, _ = load_model(inputs.model / "model.pt", map_location="cpu")
+    mean_rgb = read_mean_rgb(inputs.prepared)
+    explainer = Explainer(model, acfg, mean_rgb=mean_rgb, device=device)
+    borders, btable = read_borders(inputs.borders)
+    attributed = set(pd.read_parquet(inputs.table, columns=["id"])["id"].astype(str))
+    rows = enumerate(btable.itertuples(index=False))
+    ok = [_ImageRef(i, str(r.id), int(r.index)) for i, r in rows if str(r.status) == "ok"]
+    todo = [ref for ref in ok if ref.id in attributed]
+    return _Data(
+        explainer,
+        mean_rgb,
+        device,
+        inputs,
+        images=read_test_images(inputs.prepared),
+        truths=read_test_masks(inputs.prepared),
+        preds=read_masks(inputs.predictions),
+        borders=borders,
+        status=btable["status"],
+        todo=todo,
+        n_not_attributed=len(ok) - len(todo),
+    )
+
+
+def _parts_dir(out: Path, name: str) -> Path:
+    return out.parent / f".{out.name}.{name}._parts"
+
+
+def _score_images(
+    data: _Data, cfg: EvaluateConfig, out: Path, desc: str
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The fragility and regions tables (rank 0; None on the other ranks)."""
+    frag_rows, frag_pos, reg_rows, reg_pos = [], [], [], []
+    mine = [data.todo[j] for j in dist.shard(len(data.todo))]
+    for ref in tqdm(mine, desc=f"infidelity {desc}", unit="img", disable=not dist.is_main()):
+        stored = data.stored(ref)
+        rows = infidelity_rows(data.explainer.model, data.x(ref), ref.id, ref.index, stored, cfg)
+        frag_rows += rows
+        frag_pos += [ref.position] * len(rows)
+        pred = np.asarray(data.preds[ref.index])
+        rows = region_rows(ref.id, ref.index, stored, pred, cfg.band_width)
+        reg_rows += rows
+        reg_pos += [ref.position] * len(rows)
+    frag = dist.gather_rows(_parts_dir(out, "fragility"), "fragility", frag_rows, frag_pos)
+    regions = dist.gather_rows(_parts_dir(out, "regions"), "regions", reg_rows, reg_pos)
+    return None if frag is None or regions is None else (frag, regions)
+
+
+def _sensitivity(data: _Data, cfg: EvaluateConfig, desc: str) -> pd.DataFrame:
+    """Re-runs attribution on perturbed inputs (costly): on a few images only."""
+    rows: list[dict[str, Any]] = []
+    chosen = [data.todo[j] for j in choose_images(len(data.todo), cfg.sensitivity_max_images)]
+    with quiet_captum():
+        for ref in tqdm(chosen, desc=f"sensitivity {desc}", unit="img"):
+            stored = data.stored(ref)
+            rows += sensitivity_rows(data.explainer, data.x(ref), ref.id, ref.index, stored, cfg)
+    return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
+
+
+def _sanity(data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, desc: str) -> pd.DataFrame:
+    """Trained vs re-initialized weights, model-level methods."""
+    rows: list[dict[str, Any]] = []
+    chosen = [data.todo[j] for j in choose_images(len(data.todo), cfg.sanity_images)]
+    if chosen and acfg.methods:
+        net = randomize_weights(data.explainer.model, cfg.seed)
+        randomized = Explainer(net, acfg, mean_rgb=data.mean_rgb, device=data.device)
+        with quiet_captum():
+            for ref in tqdm(chosen, desc=f"sanity {desc}", unit="img"):
+                stored, x = data.stored(ref), data.x(ref)
+                rows += sanity_rows(
+                    data.explainer, randomized, x, ref.id, ref.index, stored, acfg.methods, cfg
+                )
+    return pd.DataFrame(rows, columns=list(SANITY_COLUMNS))
+
+
+def _figures(
+    data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, docs: dict[str, Any], plots_dir: Path
+) -> None:
+    """The map figures of a few images and the per-layer plot tables."""
+    fig_dir = plots_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    layer_order = LAYERS.names()
+    shown = [data.todo[j] for j in choose_images(len(data.todo), cfg.figure_images)]
+    if shown:
+        stored = [data.stored(ref) for ref in shown]
+        rows = [
+            ImageRow(
+                ref.id,
+                np.asarray(data.images[ref.index]),
+                np.asarray(data.truths[ref.index]),
+                np.asarray(data.preds[ref.index]),
+                s.border,
+            )
+            for ref, s in zip(shown, stored, strict=True)
+        ]
+        write_map_figures(
+            fig_dir, rows, stored, acfg.methods, acfg.layer_methods, acfg.layers, layer_order
+        )
+    frag, regions = docs["fragility"], docs["regions"]
+    if frag["infidelity"] and "layer" in regions:
+        sigma = sigma_key(cfg.infidelity_sigma[0])
+        write_plot_tables(plots_dir, frag, regions, layer_order, sigma)
+
+
+def evaluate_dataset(
+    dataset: str,
+    inputs: EvaluateInputs,
+    cfg: EvaluateConfig,
+    acfg: AttributeConfig,
+    *,
+    out: Path,
+    plots_dir: Path,
+) -> Evaluation | None:
+    """Score the stored maps of one dataset (module doc); write the figures and plot tables.
+
+    Args:
+        dataset: name for progress bars and messages.
+        inputs: the upstream outputs.
+        cfg, acfg: the dataset's evaluate and attribute parameters.
+        out: the directory the caller writes the tables to (torchrun parts go beside it).
+        plots_dir: where the figures and plot tables are written.
+
+    Returns:
+        the tables and documents on rank 0 (and in a single process), None on other ranks.
+    """
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    data = _load(inputs, acfg, dist.local_device(resolve_device(cfg.device)))
+    t0 = time.perf_counter()
+    scored = _score_images(data, cfg, out, dataset)
+    if scored is None:
+        return None  # another rank of torchrun: rank 0 does the rest
+    frag, regions = scored
+    seconds = {"infidelity_and_regions": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    sens = _sensitivity(data, cfg, dataset)
+    seconds["sensitivity"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sanity = _sanity(data, cfg, acfg, dataset)
+    t_sanity = time.perf_counter() - t0
+    layer_order = LAYERS.names()
+    counts = image_counts(data.status, data.n_not_attributed, len(data.todo))
+    docs = {
+        "fragility": fragility_document(frag, sens, layer_order, cfg, counts, seconds),
+        "regions": regions_document(regions, layer_order, cfg, counts),
+        "sanity": sanity_document(sanity, cfg, t_sanity),
+    }
+    t0 = time.perf_counter()
+    _figures(data, cfg, acfg, docs, plots_dir)
+    seconds["figures"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - t_start
+    tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
+    return Evaluation(tables, docs)

@@ -1,0 +1,100 @@
+"""``<dataset>.attribute`` in params.yaml as a typed, validated dataclass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from seginterp.core.params import StageConfig, from_mapping
+
+BASELINES: tuple[str, ...] = ("zeros", "blur", "mean")
+NONLINEAR_MODES: tuple[str, ...] = ("exact", "sampled")
+
+
+@dataclass(frozen=True)
+class AttributeConfig(StageConfig):
+    """What to explain and how: ``AttributeConfig.from_params(params, dataset)``.
+
+    ``methods`` are explained at model level, ``layer_methods`` at each of ``layers``; nonlinear
+    maps (Guided Backprop, Guided Grad-CAM, Grad-CAM with ``gradcam_relu``) average over every
+    border pixel (``nonlinear_mode: exact``) or over ``sample_k`` of them drawn with ``seed``
+    (``sampled``).
+
+    ``deeplift_baseline`` is the reference of every reference-based method (DeepLIFT, layer
+    DeepLIFT and Integrated Gradients): ``zeros``; ``blur`` = the image blurred by a Gaussian of
+    std ``blur_sigma`` × image side; ``mean`` = the dataset mean colour (``meta.json``).
+    ``chunk_size`` bounds the batch of every batched computation (border pixels per batched
+    backward, IG path steps per forward).
+    """
+
+    section: ClassVar[str] = "attribute"
+
+    methods: tuple[str, ...] = (
+        "saliency",
+        "integrated_gradients",
+        "deeplift",
+        "guided_backprop",
+        "guided_gradcam",
+    )
+    layer_methods: tuple[str, ...] = ("gradcam", "deeplift")
+    layers: tuple[str, ...] = (
+        "encoder1",
+        "encoder2",
+        "encoder3",
+        "encoder4",
+        "bottleneck",
+        "decoder1",
+        "decoder2",
+        "decoder3",
+        "decoder4",
+        "decoder5",
+    )
+    guided_gradcam_layer: str = "decoder5"
+    gradcam_relu: bool = False
+    deeplift_baseline: str = "zeros"
+    blur_sigma: float = 0.05
+    ig_steps: int = 32
+    nonlinear_mode: str = "exact"
+    sample_k: int = 64
+    chunk_size: int = 64
+    max_images: int | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from seginterp.explain.layers import LAYERS
+        from seginterp.explain.registry import LAYER_METHODS, METHODS
+
+        METHODS.check(self.methods)
+        LAYER_METHODS.check(self.layer_methods)
+        LAYERS.check(self.layers)
+        LAYERS.get(self.guided_gradcam_layer)
+        for field, values in (("methods", self.methods), ("layer_methods", self.layer_methods)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"attribute.{field} has duplicates: {list(values)}")
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError(f"attribute.layers has duplicates: {list(self.layers)}")
+        if self.deeplift_baseline not in BASELINES:
+            raise ValueError(
+                f"attribute.deeplift_baseline {self.deeplift_baseline!r}; "
+                f"valid: {', '.join(BASELINES)}"
+            )
+        if self.nonlinear_mode not in NONLINEAR_MODES:
+            raise ValueError(
+                f"attribute.nonlinear_mode {self.nonlinear_mode!r}; "
+                f"valid: {', '.join(NONLINEAR_MODES)}"
+            )
+        for name in ("ig_steps", "sample_k", "chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"attribute.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_images is not None and self.max_images < 0:
+            raise ValueError(f"attribute.max_images must be >= 0 or null, got {self.max_images}")
+        if not self.blur_sigma > 0:
+            raise ValueError(f"attribute.blur_sigma must be > 0, got {self.blur_sigma}")
+
+
+def attribute_config_from_params(section: Mapping[str, Any]) -> AttributeConfig:
+    """Build from the section ``params[D]['attribute']`` itself (prefer
+    :meth:`AttributeConfig.from_params`); unknown keys and names fail listing valid ones."""
+    return from_mapping(AttributeConfig, section, "attribute")

@@ -1,0 +1,275 @@
+"""Every configured map of one image, each with the pixels it explains.
+
+- linear methods (``method.linear(cfg)``): their Captum rule on ``f`` once -> mode ``one-pass``;
+- the others: their exact rules together through :func:`exact_maps` over all border pixels ->
+  ``exact``, or over a seeded sample of ``sample_k`` of them -> ``sampled(K)`` (the sample is
+  returned with the record: a sampled map explains the mean over the sample, not ``f``).
+
+The engine reads only what each :class:`~seginterp.explain.methods.base.Method` declares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seginterp.explain.captum_safe import captum_safe, is_captum_safe
+from seginterp.explain.config import AttributeConfig
+from seginterp.explain.deeplift_check import check_deeplift
+from seginterp.explain.exact import exact_maps
+from seginterp.explain.layers import get_layer
+from seginterp.explain.methods.base import Method
+from seginterp.explain.registry import LAYER_METHODS, METHODS
+from seginterp.explain.target import BorderMeanLogit, PixelSet, as_border, make_baseline
+from seginterp.model.net import resolve_device
+
+T = TypeVar("T")
+Request = tuple[Method, "str | None"]
+"""A configured map: the method, and the layer name of a layer method (else None)."""
+
+
+@dataclass
+class MapRecord:
+    """One map of one image.
+
+    ``map``: model level (C, H, W) float32 in input channels; layer level (H, W) float32, the
+    channel-summed layer map upsampled (bilinear) to the input. ``native``: layer level (h, w)
+    at the layer's resolution, else None. ``pixels``: (H, W) bool, the sampled pixels a
+    ``sampled(K)`` map explains, else None. ``shared``: produced by one exact pass together with
+    other maps, whose ``seconds`` it shares.
+    """
+
+    method: str
+    layer: str | None
+    mode: str
+    variant: str
+    map: np.ndarray
+    native: np.ndarray | None
+    seconds: float
+    n_border: int
+    n_explained: int
+    pixels: np.ndarray | None = None
+    shared: bool = False
+
+
+@contextlib.contextmanager
+def quiet_captum() -> Iterator[None]:
+    """Silence two Captum notices repeated on every call (inputs made to require gradients;
+    DeepLift's hooks on nonlinearities); every other warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Input Tensor .* did not already require")
+        warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+        yield
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _upsample(native: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, 1, h, w) -> (B, 1, H, W), bilinear."""
+    if tuple(native.shape[-2:]) == tuple(size):
+        return native
+    return F.interpolate(native, size=size, mode="bilinear", align_corners=False)
+
+
+class Explainer:
+    """Holds the Captum-safe model, its named layers and the config; explains images.
+
+    A model not made by :func:`captum_safe` is converted (deep copy); a converted one is moved to
+    the device in place. With a DeepLIFT method among the requests, a model on which DeepLIFT
+    cannot be exact is refused (:class:`~seginterp.explain.deeplift_check.UnsupportedEncoderError`).
+    ``requests``: the configured maps in output order (model methods, then layer methods × layers).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: AttributeConfig,
+        *,
+        mean_rgb: list[float] | tuple[float, ...] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if cfg.deeplift_baseline == "mean" and mean_rgb is None:
+            raise ValueError("deeplift_baseline 'mean' needs mean_rgb (meta.json of the dataset)")
+        self.cfg = cfg
+        self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
+        self.requests: list[Request] = [(METHODS.get(m), None) for m in cfg.methods]
+        self.requests += [(LAYER_METHODS.get(m), n) for m in cfg.layer_methods for n in cfg.layers]
+        safe = model if is_captum_safe(model) else captum_safe(model)
+        if any(method.deeplift for method, _ in self.requests):
+            check_deeplift(safe)
+        self.model = safe.to(self.device).eval()
+        self.mean_rgb = mean_rgb
+        self._layers: dict[str, nn.Module] = {}
+        names = list(cfg.layers)
+        for method, layer in self.requests:
+            if not method.linear(cfg):
+                names += method.exact_rule(cfg, layer).layers
+        for name in names:  # fail early on a layer this model lacks
+            self.layer(name)
+
+    def layer(self, name: str) -> nn.Module:
+        if name not in self._layers:
+            self._layers[name] = get_layer(self.model, name)
+        return self._layers[name]
+
+    def baseline(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference for ``x`` (B, C, H, W) under ``cfg.deeplift_baseline``."""
+        return make_baseline(
+            x, self.cfg.deeplift_baseline, mean_rgb=self.mean_rgb, blur_sigma=self.cfg.blur_sigma
+        )
+
+    def explain(
+        self, x: torch.Tensor | np.ndarray, border: np.ndarray | torch.Tensor, *, key: int = 0
+    ) -> list[MapRecord]:
+        """All configured maps of one image, in the order of ``requests``.
+
+        Args:
+            x: (1, C, H, W) input in [0, 1].
+            border: (H, W) bool, the frozen border ``B`` (non-empty).
+            key: seeds the border sample (with ``cfg.seed``); use the image's row index.
+        """
+        cfg = self.cfg
+        x = self._input(x)
+        if x.shape[0] != 1:
+            raise ValueError(f"explain takes one image (1, C, H, W), got {tuple(x.shape)}")
+        b = as_border(border)
+        if tuple(b.shape) != tuple(x.shape[-2:]):
+            raise ValueError(f"border {tuple(b.shape)} vs image {tuple(x.shape[-2:])}")
+        f = BorderMeanLogit(self.model, b)
+        base = self.baseline(x)
+        size = (x.shape[-2], x.shape[-1])
+        out: dict[int, MapRecord] = {}
+        nonlinear: list[int] = []
+        whole = PixelSet.whole(b.cpu().numpy(), "one-pass")
+        for i, (method, layer) in enumerate(self.requests):
+            if not method.linear(cfg):
+                nonlinear.append(i)
+                continue
+            m, dt = self._timed(self._one_pass, method, layer, f, x, base)
+            out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border)
+        if nonlinear:
+            pixels = self._pixel_set(b, key)
+            todo = [self.requests[i] for i in nonlinear]
+            maps, dt = self._timed(self._exact, todo, x, pixels.tensor(self.device))
+            for i, m in zip(nonlinear, maps, strict=True):
+                method, layer = self.requests[i]
+                shared = len(maps) > 1
+                out[i] = _record(method, layer, cfg, m, size, pixels, dt, f.n_border, shared)
+        return [out[i] for i in range(len(self.requests))]
+
+    def map(
+        self,
+        method: str,
+        x: torch.Tensor | np.ndarray,
+        border: np.ndarray | torch.Tensor,
+        *,
+        layer: str | None = None,
+        baseline: torch.Tensor | None = None,
+        native: bool = False,
+    ) -> torch.Tensor:
+        """One map of ``method`` (at ``layer`` for layer methods) for each input of a batch.
+
+        The map is exact over ``border``: one pass for linear methods, every pixel of ``border``
+        otherwise (never sampled: to re-score a ``sampled(K)`` map, pass its ``pixels`` mask as
+        ``border``). ``baseline`` defaults to ``cfg.deeplift_baseline`` applied to ``x``.
+
+        Returns:
+            model level (B, C, H, W); layer level (B, 1, H, W) upsampled, or (B, 1, h, w) with
+            ``native=True``. Detached, on the explainer's device.
+        """
+        x = self._input(x)
+        spec = METHODS.get(method) if layer is None else LAYER_METHODS.get(method)
+        b = as_border(border)
+        f = BorderMeanLogit(self.model, b)
+        base = self.baseline(x) if baseline is None else baseline.to(x)
+        if spec.linear(self.cfg):
+            with quiet_captum():
+                m = self._one_pass(spec, layer, f, x, base)
+        else:
+            pixels = PixelSet.whole(b.cpu().numpy()).tensor(self.device)
+            parts = [self._exact([(spec, layer)], x[i : i + 1], pixels)[0] for i in range(len(x))]
+            m = torch.cat(parts, dim=0)
+        if layer is not None and not native:
+            m = _upsample(m, (x.shape[-2], x.shape[-1]))
+        return m
+
+    def _input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(x).to(self.device, torch.float32)
+        if t.ndim != 4:
+            raise ValueError(f"x must be (B, C, H, W), got {tuple(t.shape)}")
+        return t.detach()
+
+    def _pixel_set(self, border: torch.Tensor, key: int) -> PixelSet:
+        """The pixels nonlinear maps average over: all of ``border`` or a seeded sample."""
+        b = border.cpu().numpy()
+        if self.cfg.nonlinear_mode == "sampled":
+            return PixelSet.sample(b, self.cfg.sample_k, self.cfg.seed, key)
+        return PixelSet.whole(b)
+
+    def _one_pass(
+        self, method: Method, layer: str | None, f: nn.Module, x: torch.Tensor, base: torch.Tensor
+    ) -> torch.Tensor:
+        """The one-pass map of ``method`` (detached)."""
+        module = None if layer is None else self.layer(layer)
+        return method.run_one_pass(f, x, base, self.cfg, module).detach()
+
+    def _exact(
+        self, requests: Sequence[Request], x: torch.Tensor, pixels: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The exact maps of ``requests`` for ``x`` (1, C, H, W), averaged over ``pixels``."""
+        rules = [method.exact_rule(self.cfg, layer) for method, layer in requests]
+        modules = {name: self.layer(name) for rule in rules for name in rule.layers}
+        return exact_maps(self.model, x, pixels, rules, modules, chunk_size=self.cfg.chunk_size)
+
+    def _timed(self, fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+        """``fn(*args)`` and its wall time (the device synchronized before and after)."""
+        _sync(self.device)
+        t0 = time.perf_counter()
+        with quiet_captum():
+            value = fn(*args)
+        _sync(self.device)
+        return value, time.perf_counter() - t0
+
+
+def _record(
+    method: Method,
+    layer: str | None,
+    cfg: AttributeConfig,
+    m: torch.Tensor,
+    size: tuple[int, int],
+    pixels: PixelSet,
+    seconds: float,
+    n_border: int,
+    shared: bool = False,
+) -> MapRecord:
+    """The record of map ``m``: model level (1, C, H, W), layer level (1, 1, h, w)."""
+    if layer is None:
+        arr, native = m[0].float().cpu().numpy(), None
+    else:
+        arr = _upsample(m, size)[0, 0].float().cpu().numpy()
+        native = m[0, 0].float().cpu().numpy()
+    return MapRecord(
+        method.name,
+        layer,
+        mode=pixels.mode,
+        variant=method.variant(cfg),
+        map=arr,
+        native=native,
+        seconds=seconds,
+        n_border=n_border,
+        n_explained=pixels.n,
+        pixels=pixels.mask,
+        shared=shared,
+    )

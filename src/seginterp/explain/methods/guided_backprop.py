@@ -1,0 +1,25 @@
+"""Guided Backprop: every ReLU passes back only positive gradients through positive inputs.
+
+Not linear in the output cotangent, so the map is the exact mean over the explained pixels of
+each pixel's guided gradient (the same rule as Captum's ``GuidedBackprop``).
+"""
+
+from __future__ import annotations
+
+from seginterp.explain.config import AttributeConfig
+from seginterp.explain.exact import ExactRule
+from seginterp.explain.methods.base import Method
+
+
+def _exact(_cfg: AttributeConfig, _layer: str | None) -> ExactRule:
+    return ExactRule(lambda chunk: chunk.guided, guided=True)
+
+
+METHOD = Method(
+    name="guided_backprop",
+    level="model",
+    description="Guided Backprop, mean over border pixels (nonlinear: exact or sampled)",
+    linear=lambda cfg: False,
+    variant=lambda cfg: "",
+    exact=_exact,
+)

@@ -1,0 +1,19 @@
+"""Layer DeepLIFT (Rescale) of ``f`` at a layer, summed over channels (linear)."""
+
+from __future__ import annotations
+
+from captum.attr import LayerDeepLift
+
+from seginterp.explain.methods.base import Method
+
+METHOD = Method(
+    name="deeplift",
+    level="layer",
+    description="layer DeepLIFT (Rescale) of f, summed over channels",
+    linear=lambda cfg: True,
+    variant=lambda cfg: f"rescale, baseline={cfg.deeplift_baseline}, channel sum",
+    one_pass=lambda f, x, baseline, cfg, layer: (
+        LayerDeepLift(f, layer).attribute(x, baselines=baseline).sum(dim=1, keepdim=True)
+    ),
+    deeplift=True,
+)

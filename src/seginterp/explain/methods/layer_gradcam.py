@@ -1,0 +1,57 @@
+"""Grad-CAM at a layer.
+
+``gradcam_relu=false``: no ReLU (Captum ``relu_attributions=False``), linear in the cotangent,
+one pass on ``f``. ``gradcam_relu=true``: the paper's ReLU on each pixel's map (Eq. 1),
+``relu(Σ_c mean_hw(∂z_q/∂A_c) · A_c)``, averaged exactly over the explained pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from captum.attr import LayerGradCam
+from torch import nn
+
+from seginterp.explain.config import AttributeConfig
+from seginterp.explain.exact import Chunk, ExactRule
+from seginterp.explain.methods.base import Method
+
+
+def relu_cam(chunk: Chunk, layer: str) -> torch.Tensor:
+    """Per-pixel ReLU Grad-CAM at ``layer`` of each pixel of ``chunk``: (k, 1, h, w).
+
+    Computed once per chunk and layer (Guided Grad-CAM reuses it).
+    """
+
+    def compute() -> torch.Tensor:
+        grads = chunk.grads[layer]  # (k, 1, C, h, w)
+        alpha = grads.mean(dim=(-2, -1), keepdim=True)  # (k, 1, C, 1, 1)
+        return F.relu((alpha * chunk.acts[layer].unsqueeze(0)).sum(dim=2))
+
+    return chunk.shared(("relu_cam", layer), compute)
+
+
+def _one_pass(
+    f: nn.Module, x: torch.Tensor, _b: torch.Tensor, _c: AttributeConfig, layer: nn.Module | None
+) -> torch.Tensor:
+    return LayerGradCam(f, layer).attribute(x, relu_attributions=False)
+
+
+def _exact(_cfg: AttributeConfig, layer: str | None) -> ExactRule:
+    if layer is None:
+        raise ValueError("layer Grad-CAM needs a layer")
+    return ExactRule(lambda chunk: relu_cam(chunk, layer), layers=(layer,))
+
+
+METHOD = Method(
+    name="gradcam",
+    level="layer",
+    description="Grad-CAM at a layer; gradcam_relu=false: no ReLU (linear, one pass), "
+    "true: the paper's per-pixel ReLU (exact mean)",
+    linear=lambda cfg: not cfg.gradcam_relu,
+    variant=lambda cfg: (
+        "relu per pixel" if cfg.gradcam_relu else "no relu (relu_attributions=False)"
+    ),
+    one_pass=_one_pass,
+    exact=_exact,
+)

@@ -1,0 +1,16 @@
+"""Saliency: the signed gradient of ``f`` (Captum ``Saliency``, ``abs=False``: linear)."""
+
+from __future__ import annotations
+
+from captum.attr import Saliency
+
+from seginterp.explain.methods.base import Method
+
+METHOD = Method(
+    name="saliency",
+    level="model",
+    description="gradient of f (Captum Saliency, abs=False: signed, linear)",
+    linear=lambda cfg: True,
+    variant=lambda cfg: "signed (abs=False)",
+    one_pass=lambda f, x, baseline, cfg, layer: Saliency(f).attribute(x, abs=False),
+)

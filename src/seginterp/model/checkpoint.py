@@ -1,0 +1,99 @@
+"""The resumable checkpoint a training run writes after every epoch, and what it must match.
+
+It holds the weights, optimizer and grad-scaler states, the best epoch so far with its weights,
+and the metric history; its fingerprint ties it to the configs and the training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from seginterp.core.params import to_dict
+from seginterp.model.net import ModelConfig, save_torch
+
+if TYPE_CHECKING:
+    from seginterp.model.train import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Where a run stands: next epoch, best validation IoU so far (epoch, weights), history."""
+
+    start: int = 0
+    best_iou: float = -1.0
+    best_epoch: int = -1
+    best_state: dict[str, Tensor] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int | None = None
+
+
+def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, train_images: np.ndarray) -> str:
+    """Hash of what a resume checkpoint must agree with: both configs and the training data."""
+    h = hashlib.sha256()
+    h.update(json.dumps([to_dict(model_cfg), to_dict(cfg)], sort_keys=True).encode())
+    h.update(str(train_images.shape).encode())
+    step = max(1, len(train_images) // 16)
+    h.update(np.ascontiguousarray(train_images[::step]).tobytes())
+    return h.hexdigest()
+
+
+def write_checkpoint(
+    path: Path,
+    fp: str,
+    epoch: int,
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    progress: Progress,
+) -> None:
+    """Write the checkpoint after ``epoch`` (atomic)."""
+    state = {
+        "fingerprint": fp,
+        "epoch": epoch,
+        "model": net.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scaler": scaler.state_dict(),
+        "best_val_iou": progress.best_iou,
+        "best_epoch": progress.best_epoch,
+        "best_state": progress.best_state,
+        "history": progress.history,
+    }
+    save_torch(path, state)
+
+
+def read_checkpoint(
+    path: Path,
+    fp: str,
+    device: torch.device,
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+) -> Progress | None:
+    """Load a checkpoint of fingerprint ``fp`` into ``net``, ``opt`` and ``scaler``.
+
+    Returns its progress, or None (and leaves everything untouched) when the checkpoint belongs
+    to another config or data set.
+    """
+    ck = torch.load(path, map_location=device, weights_only=True)
+    if ck.get("fingerprint") != fp:
+        log.warning("ignoring %s: it belongs to another config or data set", path)
+        return None
+    net.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    scaler.load_state_dict(ck["scaler"])
+    start = ck["epoch"] + 1
+    history = [dict(h) for h in ck["history"]]
+    return Progress(
+        start, ck["best_val_iou"], ck["best_epoch"], ck["best_state"], history, resumed_from=start
+    )

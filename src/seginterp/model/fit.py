@@ -1,0 +1,79 @@
+"""The train stage's work: train on a prepared directory, log the curves with dvclive.
+
+Under torchrun every rank trains (DDP); rank 0 alone writes the model, the checkpoint and the
+dvclive output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from seginterp.core import distributed as dist
+from seginterp.core.params import to_dict
+from seginterp.data.prepared import load_split
+from seginterp.model.net import ModelConfig, resolve_device
+from seginterp.model.train import EpochCallback, TrainConfig, TrainResult, train
+
+
+def _live_logger(stack: contextlib.ExitStack, live_dir: Path) -> tuple[Any, EpochCallback]:
+    """A dvclive ``Live`` (closed with ``stack``) and a callback logging each epoch's metrics."""
+    from dvclive import Live
+
+    live = stack.enter_context(
+        Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+    )
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        live.step = epoch
+        for name, value in metrics.items():
+            live.log_metric(name, value)
+        live.next_step()
+
+    return live, on_epoch
+
+
+def fit(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    prepared_dir: Path,
+    out_dir: Path,
+    live_dir: Path,
+    resume_dir: Path,
+) -> tuple[TrainResult, dict[str, Any]] | None:
+    """Train on the train/val splits of ``prepared_dir``; the model goes to ``out_dir/model.pt``.
+
+    The resumable checkpoint is ``resume_dir/last.pt``. Returns (result, the content of
+    train.json) on rank 0 and None on the other ranks.
+    """
+    tr_x, tr_y, _ = load_split(prepared_dir, "train")
+    va_x, va_y, _ = load_split(prepared_dir, "val")
+    with dist.process_group(resolve_device(cfg.device)):
+        main_rank = dist.is_main()
+        level = logging.INFO if main_rank else logging.WARNING
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        if main_rank:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            live, on_epoch = _live_logger(stack, live_dir) if main_rank else (None, None)
+            result = train(
+                model_cfg, cfg, (tr_x, tr_y), (va_x, va_y), model_path=out_dir / "model.pt",
+                checkpoint_path=resume_dir / "last.pt", on_epoch=on_epoch,
+            )  # fmt: skip
+            if live is not None:
+                live.summary["best/epoch"] = result.best_epoch
+                live.summary["best/val_iou"] = result.best_val_iou
+    if not main_rank:
+        return None
+    summary = {
+        "best_epoch": result.best_epoch,
+        "best_val_iou": result.best_val_iou,
+        "epochs": cfg.epochs,
+        "resumed_from_epoch": result.resumed_from,
+        "n_train": len(tr_x),
+        "n_val": len(va_x),
+        "model": to_dict(model_cfg),
+    }
+    return result, summary

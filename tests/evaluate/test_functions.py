@@ -1,0 +1,48 @@
+import numpy as np
+import torch
+from evaluate.toys import S, square_border
+
+from seginterp.evaluate.functions import (
+    ScoredFunction,
+    image_functions,
+    recompute_function,
+    stored_map_function,
+)
+from seginterp.explain.store import ImageMaps
+
+
+def _sample() -> np.ndarray:
+    s = np.zeros((S, S), dtype=bool)
+    s[8, 8:12] = True
+    return s
+
+
+def test_labels_and_weights():
+    border = square_border()
+    fn = ScoredFunction.border_mean(border)
+    assert fn.label == "border_mean"
+    assert float(fn.weights.sum()) == 1.0 and fn.weights.dtype == torch.float64
+    assert ScoredFunction.sample_mean(_sample()).label == "sample_mean(4)"
+    assert fn != ScoredFunction.border_mean(border)  # identity: one object per function
+
+
+def test_stored_maps_are_scored_against_their_own_pixels():
+    with_sample = image_functions(ImageMaps(square_border(), "ok", _sample()))
+    assert [f.label for f in with_sample] == ["border_mean", "sample_mean(4)"]
+    assert stored_map_function("one-pass", with_sample) == (with_sample[0], "border_mean", False)
+    assert stored_map_function("sampled(4)", with_sample)[1:] == ("sample_mean(4)", False)
+    without = image_functions(ImageMaps(square_border(), "ok"))
+    fn, label, mismatch = stored_map_function("sampled(4)", without)
+    assert fn is without[0] and mismatch
+    assert label == "border_mean (map is sampled(4): no sample stored)"
+
+
+def test_recomputed_maps_are_reduced_to_max_pixels():
+    image = ImageMaps(square_border(), "ok", _sample())
+    fn, reduced = recompute_function("exact", image, "im0", 5, seed=0)
+    assert reduced and fn.label == "sample_mean(5)" and (fn.pixels <= image.border).all()
+    again, _ = recompute_function("exact", image, "im0", 5, seed=0)
+    assert (again.pixels == fn.pixels).all()  # seeded
+    assert recompute_function("one-pass", image, "im0", 5, 0)[0].label == "border_mean"
+    assert recompute_function("sampled(4)", image, "im0", 5, 0)[0].label == "sample_mean(4)"
+    assert recompute_function("exact", image, "im0", None, 0)[1] is False

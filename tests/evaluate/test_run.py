@@ -1,0 +1,167 @@
+"""The evaluate stage on a tiny pipeline state (attribute stage run first)."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from evaluate.toys import S, tiny_unet
+from PIL import Image
+from support import ROOT
+
+
+def _load_stage(name: str):
+    path = ROOT / "stages" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_stage_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+@pytest.mark.slow
+def test_evaluate_stage_end_to_end(tmp_path):
+    from seginterp.explain.borders import border_pixels, border_status
+    from seginterp.model.net import ModelConfig, save_model
+
+    n, size = 4, S
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    truths = np.stack(
+        [((yy - 16) ** 2 + (xx - c) ** 2 < 36).astype(np.uint8) for c in (12, 16, 20, 16)]
+    )
+    images = (rng.uniform(0, 60, (n, size, size, 3)) + truths[..., None] * 150).astype(np.uint8)
+    preds = truths.copy()
+    preds[1] = 0  # no border: counted, never averaged
+    ids = [f"im{i}" for i in range(n)]
+    prep, pr, bd, md = (tmp_path / d for d in ("prepared", "predictions", "borders", "model"))
+    for d in (prep, pr, bd, md):
+        d.mkdir()
+    np.save(prep / "test_images.npy", images)
+    np.save(prep / "test_masks.npy", truths)
+    (prep / "meta.json").write_text(json.dumps({"mean_rgb": [0.3, 0.3, 0.3]}))
+    cfg = ModelConfig(encoder="resnet18", decoder_channels=(8, 8, 4, 4, 4))
+    save_model(md / "model.pt", tiny_unet(), cfg)
+    np.save(pr / "masks.npy", preds)
+    pd.DataFrame({"id": ids, "index": range(n)}).to_parquet(pr / "per_image.parquet")
+    borders = np.stack([border_pixels(p) for p in preds]).astype(np.uint8)
+    np.save(bd / "borders.npy", borders)
+    pd.DataFrame(
+        {
+            "id": ids,
+            "index": range(n),
+            "n_border": borders.reshape(n, -1).sum(1),
+            "status": [border_status(p) for p in preds],
+        }
+    ).to_parquet(bd / "borders.parquet")
+    layers = ["encoder1", "bottleneck", "decoder5"]
+    params = {
+        "datasets": ["t"],
+        "t": {
+            "attribute": {
+                "methods": ["saliency", "deeplift", "guided_backprop"],
+                "layer_methods": ["gradcam", "deeplift"],
+                "layers": layers,
+                "guided_gradcam_layer": "decoder5",
+                "nonlinear_mode": "sampled",
+                "sample_k": 8,
+                "device": "cpu",
+            },
+            "evaluate": {
+                "infidelity_sigma": [0.03, 0.1],
+                "n_perturb_samples": 12,
+                "sensitivity_max_images": 1,
+                "sensitivity_samples": 2,
+                "sanity_images": 2,
+                "figure_images": 2,
+                "bootstrap": 50,
+                "recompute_max_pixels": 5,
+                "device": "cpu",
+            },
+        },
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    common = [
+        "--dataset",
+        "t",
+        "--prepared",
+        str(prep),
+        "--model",
+        str(md),
+        "--predictions",
+        str(pr),
+        "--borders",
+        str(bd),
+        "--params",
+        str(tmp_path / "params.yaml"),
+    ]
+    table = tmp_path / "attributions.parquet"
+    res = CliRunner().invoke(
+        _load_stage("attribute"),
+        [*common, "--out", str(tmp_path / "attr"), "--table", str(table)],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    mdir, plots = tmp_path / "metrics", tmp_path / "metrics" / "plots"
+    res = CliRunner().invoke(
+        _load_stage("evaluate"),
+        [
+            *common,
+            "--attributions",
+            str(tmp_path / "attr"),
+            "--table",
+            str(table),
+            "--out",
+            str(tmp_path / "eval"),
+            "--metrics-dir",
+            str(mdir),
+            "--plots-dir",
+            str(plots),
+        ],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+
+    frag = json.loads((mdir / "fragility.json").read_text())
+    assert frag["n_images"] == 4 and frag["n_without_border"] == 1 and frag["n_evaluated"] == 3
+    assert frag["without_border_by_status"] == {"empty_prediction": 1}
+    blk = frag["infidelity"]["sigma_0p1"]["unnormalized"]
+    sal = blk["model"]["saliency"]
+    assert sal["infidelity"]["n"] == 3 and sal["mode"] == "one-pass"
+    assert {"infidelity", "zero_infidelity", "skill", "verdict"} <= set(sal)
+    gbp = blk["model"]["guided_backprop"]
+    assert gbp["mode"] == "sampled(8)" and gbp["scored_function"] == "sample_mean(8)"
+    assert list(blk["layer"]["gradcam"]) == layers
+    assert "saliency_vs_deeplift" in blk["pairwise_model"]
+    assert "gradcam@bottleneck_vs_deeplift@bottleneck" in blk["pairwise_layer"]
+    sens = frag["sensitivity"]
+    assert sens["n_images"] == 1 and set(sens["model"]) == {
+        "saliency",
+        "deeplift",
+        "guided_backprop",
+    }
+    assert sens["recompute_rel_l2_max"] < 1e-4  # the recomputed maps are the stored ones
+    assert sens["functions"]["guided_backprop"] == "sample_mean(5)"  # reduced from sampled(8)
+    assert sens["functions"]["saliency"] == "border_mean"  # one-pass: never reduced
+    regions = json.loads((mdir / "regions.json").read_text())
+    assert regions["model"]["deeplift"]["n"] == 3
+    assert list(regions["border_focus"]["gradcam"]) == layers
+    sanity = json.loads((mdir / "sanity.json").read_text())
+    assert sanity["n_images"] == 2 and len(sanity["methods"]["saliency"]["per_image"]) == 2
+    assert sanity["functions"] == {
+        "saliency": "border_mean",
+        "deeplift": "border_mean",
+        "guided_backprop": "sample_mean(5)",
+    }
+
+    df = pd.read_parquet(tmp_path / "eval" / "fragility.parquet")
+    assert len(df) == 3 * 2 * 2 * (3 + 2 * len(layers))  # images × σ × normalize × maps
+    assert set(df["id"]) == {"im0", "im2", "im3"}
+    for name in ("maps.png", "layers_gradcam.png", "layers_deeplift.png"):
+        with Image.open(plots / "figures" / name) as im:
+            assert im.format == "PNG" and (plots / "figures" / name).stat().st_size > 0
+    csv = pd.read_csv(plots / "layer_infidelity" / "gradcam.csv")
+    assert list(csv["layer"]) == layers and {"layer_index", "infidelity", "skill"} <= set(csv)
+    assert list(pd.read_csv(plots / "layer_regions" / "deeplift.csv")["layer"]) == layers

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from seginterp.evaluate.stats import (
+    bootstrap_ci,
+    holm,
+    paired_test,
+    pairwise_tests,
+    ratio_skill,
+    summary,
+)
+
+
+def test_bootstrap_ci_contains_the_mean_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (10, 100, 1000):
+        x = rng.normal(1.0, 2.0, n)
+        lo, hi = bootstrap_ci(x, n_boot=1000, seed=0)
+        assert lo < x.mean() < hi
+        widths.append(hi - lo)
+    assert widths[0] > widths[1] > widths[2]
+    # ~ 2 * 1.96 * sd / sqrt(n) for the mean
+    assert widths[2] == pytest.approx(2 * 1.96 * 2.0 / np.sqrt(1000), rel=0.2)
+
+
+def test_bootstrap_is_seeded_and_summary_handles_no_images():
+    x = np.arange(20.0)
+    assert bootstrap_ci(x, 200, seed=3) == bootstrap_ci(x, 200, seed=3)
+    assert summary([], 100) == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    s = summary([2.0], 100)
+    assert s == {"mean": 2.0, "ci_low": 2.0, "ci_high": 2.0, "n": 1}
+    with pytest.raises(ValueError, match="non-finite"):
+        summary([1.0, float("nan")])
+
+
+def test_ratio_skill_bounds():
+    zero = np.array([1.0, 2.0, 4.0])
+    assert ratio_skill(zero, zero, 100)["mean"] == pytest.approx(0.0)
+    perfect = ratio_skill(np.zeros(3), zero, 100)
+    assert perfect["mean"] == perfect["ci_low"] == perfect["ci_high"] == 1.0
+    worse = ratio_skill(3 * zero, zero, 100)
+    assert worse["ci_high"] < 0
+    with pytest.raises(ValueError, match="> 0"):
+        ratio_skill([1.0], [0.0])
+
+
+def test_holm_matches_hand_computation():
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])
+
+
+def test_paired_test_detects_a_planted_difference_and_not_a_null_one():
+    rng = np.random.default_rng(1)
+    base = rng.lognormal(0, 1, 30)  # per-image scale varies a lot, as infidelity does
+    a = base * 1.0
+    b = base * 1.3 + rng.normal(0, 0.01, 30)  # b is worse (higher) on almost every image
+    c = base * np.exp(rng.normal(0, 0.3, 30))  # same distribution as a, no shift
+    res = pairwise_tests({"a": a, "b": b, "c": c}, alpha=0.05)
+    assert res["a_vs_b"]["better"] == "a" and res["a_vs_b"]["p_holm"] < 1e-4
+    assert res["b_vs_c"]["better"] == "c"
+    assert res["a_vs_c"]["better"] is None and res["a_vs_c"]["p_value"] > 0.05
+    assert "more faithful" in res["a_vs_b"]["verdict"]
+    # higher-is-better flips the direction
+    flipped = pairwise_tests({"a": a, "b": b}, lower_is_better=False)
+    assert flipped["a_vs_b"]["better"] == "b"
+
+
+def test_paired_test_of_identical_maps():
+    x = np.array([1.0, 2.0, 3.0])
+    r = paired_test(x, x)
+    assert r["p_value"] == 1.0 and r["median_diff"] == 0.0
+    assert pairwise_tests({"a": x, "b": x})["a_vs_b"]["better"] is None
+    with pytest.raises(ValueError, match="shape"):
+        paired_test([1.0, 2.0], [1.0])
+
+
+def test_pairwise_tests_restricted_family():
+    rng = np.random.default_rng(2)
+    v = {k: rng.normal(size=12) for k in "abcd"}
+    res = pairwise_tests(v, pairs=[("a", "b"), ("c", "d")])
+    assert list(res) == ["a_vs_b", "c_vs_d"]

@@ -1,0 +1,36 @@
+"""``<dataset>.attribute`` of params.yaml: names and values are checked when the config is built."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from support import ROOT
+
+from seginterp.core.params import ParamsError
+from seginterp.core.registry import UnknownNameError
+from seginterp.explain.config import AttributeConfig, attribute_config_from_params
+
+
+def test_unknown_names_list_valid_ones():
+    with pytest.raises(UnknownNameError, match="saliency, input_x_gradient"):
+        AttributeConfig(methods=("saliency", "lime"))
+    with pytest.raises(UnknownNameError, match="gradcam, deeplift"):
+        AttributeConfig(layer_methods=("gradcam++",))
+    with pytest.raises(UnknownNameError, match=r"encoder1.*decoder5"):
+        AttributeConfig(layers=("decoder6",))
+    with pytest.raises(UnknownNameError, match="bottleneck"):
+        AttributeConfig(guided_gradcam_layer="head")
+    with pytest.raises(ValueError, match="zeros, blur, mean"):
+        AttributeConfig(deeplift_baseline="noise")
+    with pytest.raises(ParamsError, match="valid keys"):
+        attribute_config_from_params({"methodz": ["saliency"]})
+    with pytest.raises(ParamsError, match="valid keys"):
+        AttributeConfig.from_params({"d": {"attribute": {"methodz": []}}}, "d")
+
+
+def test_params_yaml_sections_build():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name in params["datasets"]:
+        cfg = AttributeConfig.from_params(params, name)
+        assert cfg == attribute_config_from_params(params[name]["attribute"])
+        assert cfg.methods and cfg.nonlinear_mode in ("exact", "sampled")

@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seginterp.model.checkpoint import Progress, fingerprint, read_checkpoint, write_checkpoint
+from seginterp.model.net import ModelConfig
+from seginterp.model.train import TrainConfig
+
+CFG = ModelConfig(decoder_channels=(16, 8, 8, 4, 4))
+
+
+def _parts(seed: int):
+    torch.manual_seed(seed)
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    return net, opt, torch.amp.GradScaler("cuda", enabled=False)
+
+
+def test_fingerprint_follows_configs_and_data() -> None:
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    fp = fingerprint(CFG, TrainConfig(), x)
+    assert fp == fingerprint(CFG, TrainConfig(), x.copy())
+    assert fp != fingerprint(CFG, TrainConfig(lr=1e-3), x)
+    assert fp != fingerprint(ModelConfig(), TrainConfig(), x)
+    x[0, 0, 0, 0] = 1
+    assert fp != fingerprint(CFG, TrainConfig(), x)
+
+
+def test_roundtrip_and_foreign_checkpoint(tmp_path: Path) -> None:
+    net, opt, scaler = _parts(0)
+    progress = Progress(best_iou=0.5, best_epoch=1, history=[{"val/iou": 0.2}, {"val/iou": 0.5}])
+    write_checkpoint(tmp_path / "last.pt", "abc", 1, net, opt, scaler, progress)
+    other, opt2, scaler2 = _parts(1)
+    before = other.weight.detach().clone()
+    cpu = torch.device("cpu")
+    assert read_checkpoint(tmp_path / "last.pt", "xyz", cpu, other, opt2, scaler2) is None
+    assert torch.equal(other.weight, before)  # a foreign checkpoint changes nothing
+    got = read_checkpoint(tmp_path / "last.pt", "abc", cpu, other, opt2, scaler2)
+    assert got == Progress(2, 0.5, 1, None, progress.history, resumed_from=2)
+    assert torch.equal(other.weight, net.weight)

@@ -1,0 +1,155 @@
+"""DVC dependencies follow the imports; stage scripts stay thin and quick to ask for --help.
+
+Each stage of dvc.yaml depends on its script and on exactly the library files its imports reach
+(AST walk, imports inside functions included, transitively; a package's ``__init__.py`` counts for
+every module below it). A narrowed dep can therefore never hide a change, and a dep nobody imports
+would rerun a stage for nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support import ROOT
+
+SRC = ROOT / "src"
+PACKAGE = "seginterp"
+HEAVY = ("torch", "numpy", "pandas", "captum", "segmentation_models_pytorch", "matplotlib")
+
+
+def _module_file(module: str) -> Path | None:
+    """The file of ``module`` under src/, or None when it is not ours / does not exist."""
+    if module != PACKAGE and not module.startswith(PACKAGE + "."):
+        return None
+    base = SRC.joinpath(*module.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _with_parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth of its AST (relative imports refused)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise AssertionError(f"{path}: relative import (use absolute seginterp.* imports)")
+            mod = node.module or ""
+            out.add(mod)
+            # ``from seginterp.core import distributed`` imports a submodule
+            out.update(f"{mod}.{a.name}" for a in node.names if _module_file(f"{mod}.{a.name}"))
+    return out
+
+
+def reached_files(entry: Path) -> set[Path]:
+    """Library files reached from ``entry`` through imports, transitively (with __init__ files)."""
+    seen: set[Path] = set()
+    todo = [entry]
+    while todo:
+        path = todo.pop()
+        for module in _imported_modules(path):
+            for name in _with_parents(module):
+                f = _module_file(name)
+                if f is not None and f not in seen:
+                    seen.add(f)
+                    todo.append(f)
+    return seen
+
+
+def _stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _entries(cmd: str) -> list[Path]:
+    """The scripts and ``-m`` modules a stage command runs."""
+    words = shlex.split(cmd)
+    out = [ROOT / w for w in words if w.endswith(".py")]
+    for i, w in enumerate(words[:-1]):
+        if w == "-m" and _module_file(words[i + 1]) is not None:
+            out.append(_module_file(words[i + 1]))
+    return out
+
+
+def _covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT).as_posix()
+    return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+STAGES = sorted(_stages())
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_deps_cover_every_import(stage: str) -> None:
+    spec = _stages()[stage]["do"]
+    deps = [str(d) for d in spec["deps"]]
+    entries = _entries(spec["cmd"])
+    assert entries, f"{stage}: no script found in its cmd"
+    reached = set().union(*(reached_files(e) for e in entries))
+    missing = sorted(
+        p.relative_to(ROOT).as_posix() for p in reached | set(entries) if not _covered(p, deps)
+    )
+    assert not missing, f"dvc.yaml stage {stage!r} imports files not in its deps: {missing}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_deps_name_nothing_unused(stage: str) -> None:
+    spec = _stages()[stage]["do"]
+    entries = _entries(spec["cmd"])
+    used = set().union(*(reached_files(e) for e in entries)) | set(entries)
+    unused = [
+        d
+        for d in spec["deps"]
+        if str(d).startswith(("src/", "stages/")) and not any(_covered(p, [str(d)]) for p in used)
+    ]
+    assert not unused, f"dvc.yaml stage {stage!r} depends on files it never imports: {unused}"
+
+
+def test_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("def main():\n    from seginterp.core.io import write_json\n")
+    reached = {p.relative_to(SRC).as_posix() for p in reached_files(script)}
+    assert {
+        "seginterp/__init__.py",
+        "seginterp/core/__init__.py",
+        "seginterp/core/io.py",
+    } <= reached
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_script_is_thin_and_lazy(stage: str) -> None:
+    """≤ 80 lines; importing it (what --help needs) loads none of the heavy libraries."""
+    script = ROOT / "stages" / f"{stage}.py"
+    assert len(script.read_text().splitlines()) <= 80, f"{script} has more than 80 lines"
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1], run_name='probe'); "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe, str(script)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "", f"{stage}.py imports {r.stdout.strip()} before its command runs"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_option_has_help(stage: str) -> None:
+    import click
+
+    ns = __import__("runpy").run_path(str(ROOT / "stages" / f"{stage}.py"), run_name="probe")
+    cmd = next(v for v in ns.values() if isinstance(v, click.Command))
+    bare = [p.name for p in cmd.params if isinstance(p, click.Option) and not p.help]
+    assert not bare, f"stages/{stage}.py: options without help text: {bare}"

@@ -1,0 +1,110 @@
+"""End to end: all seven stages under a real, isolated `dvc repro`, then `dvc exp run -S`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+from support import ROOT, run_cmd
+
+STAGES = ("download", "preprocess", "train", "predict", "borders", "attribute", "evaluate")
+METRICS = {
+    "segmentation.json": ("mIoU", "mDice", "n"),
+    "borders.json": ("mean", "min", "max", "n_images", "n_without_border"),
+    "fragility.json": ("infidelity", "sensitivity", "n_images", "n_without_border"),
+    "regions.json": ("model", "layer", "border_focus"),
+    "sanity.json": ("methods",),
+}
+
+
+def tiny_params() -> dict[str, Any]:
+    """The project's synthetic section, shrunk to seconds: 32 px, 24 images, 2 epochs."""
+    full = yaml.safe_load((ROOT / "params.yaml").read_text())
+    syn = copy.deepcopy(full["synthetic"])
+    syn["download"].update(n_images=24, size=32)
+    syn["preprocess"]["image_size"] = 32
+    syn["model"]["decoder_channels"] = [16, 8, 8, 4, 4]
+    syn["train"].update(epochs=2, batch_size=8)
+    syn["attribute"].update(
+        layers=["encoder1", "bottleneck", "decoder5"], ig_steps=4, sample_k=4, chunk_size=4
+    )
+    syn["evaluate"].update(
+        n_perturb_samples=8,
+        sensitivity_samples=2,
+        sensitivity_max_images=1,
+        recompute_max_pixels=4,
+        sanity_images=1,
+        figure_images=2,
+        bootstrap=50,
+    )
+    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
+
+
+def leaves(obj: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        return [x for k, v in obj.items() for x in leaves(v, f"{path}.{k}")]
+    if isinstance(obj, list):
+        return [x for i, v in enumerate(obj) for x in leaves(v, f"{path}[{i}]")]
+    return [(path, obj)]
+
+
+@pytest.mark.slow
+def test_whole_pipeline_metrics_plots_and_experiments(dvc_repo) -> None:
+    repo, env = dvc_repo(tiny_params(), STAGES)
+    dvc = [sys.executable, "-m", "dvc"]
+    out = run_cmd([*dvc, "repro"], repo, env)
+    for stage in STAGES:
+        assert f"Running stage '{stage}@synthetic'" in out
+
+    mdir = repo / "metrics" / "synthetic"
+    for name, keys in METRICS.items():
+        data = json.loads((mdir / name).read_text())
+        assert set(keys) <= set(data), (name, set(keys) - set(data))
+        numbers = [(p, v) for p, v in leaves(data) if isinstance(v, int | float)]
+        assert numbers, name
+        bad = [(p, v) for p, v in numbers if not math.isfinite(v)]
+        assert not bad, (name, bad[:5])
+    frag = json.loads((mdir / "fragility.json").read_text())
+    table = frag["infidelity"]["sigma_0p03"]["unnormalized"]["model"]
+    assert set(table) == set(tiny_params()["synthetic"]["attribute"]["methods"])
+    assert {"infidelity", "zero_infidelity", "skill"} <= set(table["deeplift"])
+
+    figures = sorted((mdir / "plots" / "figures").glob("*.png"))
+    assert {p.name for p in figures} == {"maps.png", "layers_gradcam.png", "layers_deeplift.png"}
+    for png in figures:
+        with Image.open(png) as im:
+            im.verify()
+            assert im.format == "PNG"
+
+    shown = json.loads(run_cmd([*dvc, "metrics", "show", "--json"], repo, env))
+    files = {Path(f).name for ws in shown.values() for f in ws.get("data", {})}
+    assert set(METRICS) <= files
+    plots = json.loads(run_cmd([*dvc, "plots", "show", "--json"], repo, env))
+    assert not plots.get("errors"), plots.get("errors")
+    plotted = " ".join(plots["data"])
+    for needle in ("maps.png", "layer_infidelity/gradcam.csv", "layer_regions", "train/loss.tsv"):
+        assert needle in plotted, needle
+    layer_plot = json.dumps(plots["data"]["metrics/synthetic/plots/layer_infidelity/gradcam.csv"])
+    assert "layer_index" in layer_plot and "skill" in layer_plot
+
+    assert "up to date" in run_cmd([*dvc, "status"], repo, env)
+    run_cmd(["git", "add", "-A"], repo, env)
+    run_cmd(["git", "commit", "-q", "-m", "baseline run"], repo, env)
+    run_cmd([*dvc, "exp", "run", "-S", "synthetic.train.epochs=3"], repo, env)
+    exps = json.loads(run_cmd([*dvc, "exp", "show", "--json"], repo, env))
+    names = [e["name"] for rev in exps for e in (rev.get("experiments") or [])]
+    assert len(names) == 1, exps
+    epochs = [
+        r["data"]["params"]["params.yaml"]["data"]["synthetic"]["train"]["epochs"]
+        for rev in exps
+        for e in (rev.get("experiments") or [])
+        for r in e["revs"]
+    ]
+    assert epochs == [3]
