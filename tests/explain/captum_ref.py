@@ -19,6 +19,7 @@ S = 32  # image side
 IG_STEPS = 8
 CHUNK = 16
 DEC = (16, 8, 8, 8, 8)
+CUTS = ["encoder1", "decoder4", "decoder5"]  # layers every path crosses (smp Unet of depth 5)
 
 
 def blobs(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

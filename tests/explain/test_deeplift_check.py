@@ -6,10 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from captum.attr import DeepLift, LayerDeepLift
-from explain.captum_ref import DEC, random_unet
+from explain.captum_ref import CUTS, DEC, random_unet
 from torch import nn
 
 from seginterp.explain.captum_safe import captum_safe
+from seginterp.explain.completeness import cut_layers
 from seginterp.explain.deeplift_check import UnsupportedEncoderError, deeplift_blockers
 from seginterp.explain.layers import get_layer
 from seginterp.explain.target import border_mean_logit, make_baseline
@@ -34,13 +35,16 @@ def test_original_resnet_is_unsafe_for_deeplift():
 @pytest.mark.parametrize("encoder", DEEPLIFT_ENCODERS)
 def test_deeplift_completeness(encoder):
     """|Σφ − (f(x) − f(x₀))| ≤ 1e-3·|f(x) − f(x₀)| on the Captum-safe model, every baseline;
-    layer DeepLIFT too at layers every path goes through (encoder1, decoder5)."""
+    layer DeepLIFT too at the layers every path goes through (the cut layers; the others:
+    tests/explain/test_completeness.py)."""
     safe = captum_safe(random_unet(encoder), deeplift=True)
     g = torch.Generator().manual_seed(2)
     x = torch.rand(1, 3, 64, 64, generator=g)
     border = torch.zeros(64, 64, dtype=torch.bool)
     border[20:44, 20] = border[20, 20:44] = border[43, 20:44] = True
     f = border_mean_logit(safe, border)
+    cuts = cut_layers(safe)
+    assert cuts == CUTS
     for kind in ("zeros", "blur", "mean"):
         x0 = make_baseline(x, kind, mean_rgb=[0.5, 0.4, 0.3])
         with torch.no_grad():
@@ -48,7 +52,7 @@ def test_deeplift_completeness(encoder):
         assert abs(delta) > 1e-4
         total = float(DeepLift(f).attribute(x, baselines=x0).sum())
         assert abs(total - delta) <= 1e-3 * abs(delta), (kind, total, delta)
-        for name in ("encoder1", "decoder5"):
+        for name in cuts:
             la = LayerDeepLift(f, get_layer(safe, name)).attribute(x, baselines=x0)
             assert abs(float(la.sum()) - delta) <= 1e-3 * abs(delta), (kind, name)
 

@@ -1,4 +1,5 @@
-"""The explainer: record order and fields, seeded sampling, the batch ``map`` helper."""
+"""The explainer: record order and fields, seeded sampling, the batch ``map`` helper, what each
+map's sum is claimed to equal."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from explain.captum_ref import S, by_key, cfg, rel
+from explain.captum_ref import CUTS, S, by_key, cfg, rel
 
 from seginterp.explain.engine import Explainer
+from seginterp.explain.target import BorderMeanLogit
 
 
 def test_records_follow_the_configured_order(records):
@@ -73,3 +75,27 @@ def test_mean_baseline_needs_the_dataset_mean(trained):
     _, safe, _, _ = trained
     with pytest.raises(ValueError, match="mean_rgb"):
         Explainer(safe, cfg(deeplift_baseline="mean"))
+
+
+def test_records_say_what_their_sum_equals(trained, records):
+    """Δf on the maps that claim completeness; ``exact`` only at model level and at cut layers
+    (residual ≤ 1e-3·|Δf|), ``partial`` where skips bypass the layer (residual > 50 % here).
+    Fails on a code that claims completeness at every layer."""
+    _, _, x, border = trained
+    ex, recs = records
+    f = BorderMeanLogit(ex.model, border)
+    with torch.no_grad():
+        delta = float(f(x) - f(ex.baseline(x)))
+    want = {("deeplift", None): "exact", ("integrated_gradients", None): "approximate"}
+    want |= {("deeplift", n): "exact" if n in CUTS else "partial" for n in ex.cfg.layers}
+    for key, rec in recs.items():
+        assert rec.completeness == want.get(key), key
+        if rec.completeness is None:
+            assert rec.delta_f is None, key
+            continue
+        assert rec.delta_f == pytest.approx(delta, rel=1e-4)
+        total = float((rec.map if rec.native is None else rec.native).astype(np.float64).sum())
+        residual = abs(total - delta) / abs(delta)
+        ok = {"exact": residual <= 1e-3, "partial": residual > 0.5, "approximate": residual < 0.3}
+        assert ok[rec.completeness], (key, residual)  # approximate: IG with 8 steps, 15 % here
+    assert [n for n in ex.cfg.layers if ex.is_cut(n)] == CUTS

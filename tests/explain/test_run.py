@@ -103,6 +103,12 @@ def test_stage_carries_images_without_border(tmp_path, trained):
     assert set(ok["mode"]) == {"one-pass", "sampled(5)"}
     assert t[t.status != "ok"]["sum"].isna().all()
     assert set(t[t.level == "layer"]["layer"]) == {"bottleneck", "decoder5"}
+    dl = ok[ok.method == "deeplift"]  # mean baseline: complete at model level
+    assert list(dl["completeness"]) == ["exact"] and dl["delta_f"].abs().gt(1e-4).all()
+    assert (dl["completeness_residual"].abs() <= 1e-3 * dl["delta_f"].abs()).all()
+    assert np.allclose(dl["sum"] - dl["delta_f"], dl["completeness_residual"])
+    rest = t[t.method != "deeplift"]
+    assert rest[["delta_f", "completeness", "completeness_residual"]].isna().all().all()
 
 
 def test_borders_of_other_predictions_are_refused(tmp_path):

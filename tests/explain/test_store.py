@@ -46,6 +46,8 @@ def _records() -> list[MapRecord]:
             rng.random((4, 4)),
             rng.random((1, 1)),
             **common,
+            delta_f=0.25,
+            completeness="partial",
         ),
     ]
 
@@ -90,3 +92,9 @@ def test_table_rows():
     assert np.allclose(table["pos_mass"][:3] + table["neg_mass"][:3], table["sum"][:3])
     assert table.loc[2, "max"] == pytest.approx(float(recs[2].native.max()))  # native stats
     assert list(table["level"]) == ["model", "model", "layer", "model", "layer"]
+    # completeness: only where claimed, residual of the native map's sum
+    assert table.loc[2, "delta_f"] == 0.25 and table.loc[2, "completeness"] == "partial"
+    assert table.loc[2, "completeness_residual"] == pytest.approx(recs[2].native.sum() - 0.25)
+    assert str(table["delta_f"].dtype) == "float64"
+    others = table.drop(index=2)
+    assert others[["delta_f", "completeness", "completeness_residual"]].isna().all().all()

@@ -125,7 +125,7 @@ def _probe(model: nn.Module, size: int) -> tuple[_Trace, list[tuple[str, str]]]:
     nonlinear functional calls (name, innermost running module)."""
     was_training = model.training
     model.eval()
-    x = torch.rand(1, _in_channels(model), size, size, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1, in_channels(model), size, size, generator=torch.Generator().manual_seed(0))
     try:
         with _module_stack(model) as trace, torch.no_grad():
             probe = _FunctionProbe(trace.stack)
@@ -197,7 +197,8 @@ def _functional_problems(
     return [f"functional {f} called inside {owner} ({n}x)" for (f, owner), n in funcs.items()]
 
 
-def _in_channels(model: nn.Module) -> int:
+def in_channels(model: nn.Module) -> int:
+    """Input channels of ``model``: those of its first ``Conv2d``."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             return int(m.in_channels)

@@ -5,6 +5,10 @@
   ``exact``, or over a seeded sample of ``sample_k`` of them -> ``sampled(K)`` (the sample is
   returned with the record: a sampled map explains the mean over the sample, not ``f``).
 
+Maps of methods that claim completeness (DeepLIFT, Integrated Gradients) carry ``Δf = f(x) −
+f(x₀)`` and what their sum equals (:attr:`MapRecord.completeness`); layer cuts are found once per
+layer (:mod:`seginterp.explain.completeness`).
+
 The engine reads only what each :class:`~seginterp.explain.methods.base.Method` declares.
 """
 
@@ -23,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seginterp.explain.captum_safe import captum_safe, is_captum_safe
+from seginterp.explain.completeness import is_cut
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.deeplift_check import check_deeplift
 from seginterp.explain.exact import exact_maps
@@ -45,7 +50,11 @@ class MapRecord:
     channel-summed layer map upsampled (bilinear) to the input. ``native``: layer level (h, w)
     at the layer's resolution, else None. ``pixels``: (H, W) bool, the sampled pixels a
     ``sampled(K)`` map explains, else None. ``shared``: produced by one exact pass together with
-    other maps, whose ``seconds`` it shares.
+    other maps, whose ``seconds`` it shares. ``delta_f``: ``f(x) − f(x₀)`` (float64) for a
+    method that claims completeness, else None. ``completeness``: what the map's sum equals:
+    ``exact`` (Δf, up to float rounding: DeepLIFT, layer DeepLIFT at a cut layer),
+    ``approximate`` (Δf up to the path-integral error: Integrated Gradients), ``partial`` (a layer
+    that skip connections bypass: Δf minus the DeepLIFT contributions of those skips), else None.
     """
 
     method: str
@@ -59,6 +68,8 @@ class MapRecord:
     n_explained: int
     pixels: np.ndarray | None = None
     shared: bool = False
+    delta_f: float | None = None
+    completeness: str | None = None
 
 
 @contextlib.contextmanager
@@ -112,6 +123,7 @@ class Explainer:
         self.model = safe.to(self.device).eval()
         self.mean_rgb = mean_rgb
         self._layers: dict[str, nn.Module] = {}
+        self._cuts: dict[str, bool] = {}
         names = list(cfg.layers)
         for method, layer in self.requests:
             if not method.linear(cfg):
@@ -123,6 +135,21 @@ class Explainer:
         if name not in self._layers:
             self._layers[name] = get_layer(self.model, name)
         return self._layers[name]
+
+    def is_cut(self, name: str, x: torch.Tensor | None = None) -> bool:
+        """Whether every input-to-output path crosses layer ``name`` (cached; ``x`` (1, C, H, W)
+        is the probe input, a 64 px one by default)."""
+        if name not in self._cuts:
+            self._cuts[name] = is_cut(self.model, name, x)
+        return self._cuts[name]
+
+    def completeness(
+        self, method: Method, layer: str | None, x: torch.Tensor | None = None
+    ) -> str | None:
+        """What the sum of ``method``'s map at ``layer`` equals (see :class:`MapRecord`)."""
+        if method.completeness is None or layer is None or self.is_cut(layer, x):
+            return method.completeness
+        return "partial"
 
     def baseline(self, x: torch.Tensor) -> torch.Tensor:
         """The reference for ``x`` (B, C, H, W) under ``cfg.deeplift_baseline``."""
@@ -167,7 +194,9 @@ class Explainer:
                 method, layer = self.requests[i]
                 shared = len(maps) > 1
                 out[i] = _record(method, layer, cfg, m, size, pixels, dt, f.n_border, shared)
-        return [out[i] for i in range(len(self.requests))]
+        records = [out[i] for i in range(len(self.requests))]
+        self._annotate(records, f, x, base)
+        return records
 
     def map(
         self,
@@ -204,6 +233,21 @@ class Explainer:
         if layer is not None and not native:
             m = _upsample(m, (x.shape[-2], x.shape[-1]))
         return m
+
+    def _annotate(
+        self, records: list[MapRecord], f: nn.Module, x: torch.Tensor, base: torch.Tensor
+    ) -> None:
+        """Set ``delta_f`` and ``completeness`` of the records (in ``requests`` order) whose
+        method claims completeness: one forward of ``x`` (1, C, H, W) and ``base`` together."""
+        pairs = zip(records, self.requests, strict=True)
+        claims = [(rec, method) for rec, (method, _) in pairs if method.completeness]
+        if not claims:
+            return
+        with torch.no_grad():
+            fx, f0 = f(torch.cat([x, base])).double().tolist()
+        for rec, method in claims:
+            rec.delta_f = fx - f0
+            rec.completeness = self.completeness(method, rec.layer, x)
 
     def _input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         t = torch.as_tensor(x).to(self.device, torch.float32)

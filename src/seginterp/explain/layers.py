@@ -24,11 +24,15 @@ mobilenet_v2           ``encoder.features.{1,3,6,13}``  ``encoder.features.18`` 
 (MobileNetV2Encoder)                                                                (ReLU6)
 =====================  ==============================  ===========================  ========
 
-"exact": summation-to-delta within 1e-5 relative on the Captum-safe model
-(:mod:`seginterp.explain.captum_safe`) with zeros, blurred and mean baselines (tested:
-resnet18/34/50, vgg11_bn, densenet121). Decoder blocks are ``decoder.blocks.{0..4}`` for every
-family. :func:`layer_table` gives the exact paths for a built model; other encoder families are
-refused with :class:`~seginterp.explain.deeplift_check.UnsupportedEncoderError`.
+"exact": model-level DeepLIFT sums to ``f(x) − f(x₀)`` within 1e-3 relative on the Captum-safe
+model (:mod:`seginterp.explain.captum_safe`) with zeros, blurred and mean baselines (tested:
+resnet18/34, and resnet50, vgg11_bn, densenet121 in the slow tests). A *layer* DeepLIFT map sums
+to it only at layers every path crosses: ``encoder1``, ``decoder4``, ``decoder5`` for these
+families; skip connections bypass the others (:mod:`seginterp.explain.completeness`).
+
+Decoder blocks are ``decoder.blocks.{0..4}`` for every family. :func:`layer_table` gives the
+exact paths for a built model; other encoder families are refused with
+:class:`~seginterp.explain.deeplift_check.UnsupportedEncoderError`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ Per image, ``<dir>/<id>.npz`` holds (keys in this order):
 The table has one row per image × method × layer (:data:`TABLE_COLUMNS`). Statistics are over the
 stored map (model level, all channels) or the native layer map. Images without a border keep
 their rows with their status, no map and null statistics.
+
+Completeness columns, for methods that claim it (DeepLIFT, layer DeepLIFT, Integrated Gradients;
+null for the others): ``delta_f`` = ``f(x) − f(x₀)`` from the configured baseline;
+``completeness`` = what ``sum`` equals: ``exact`` (``delta_f`` up to float rounding),
+``approximate`` (up to the path-integral error), ``partial`` (a layer that skip connections
+bypass: ``delta_f`` minus their DeepLIFT contributions, see
+:mod:`seginterp.explain.completeness`); ``completeness_residual`` = ``sum − delta_f``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "neg_mass",
     "max",
     "min",
+    "delta_f",
+    "completeness",
+    "completeness_residual",
     "status",
 )
 
@@ -171,6 +181,8 @@ def map_stats(a: np.ndarray) -> dict[str, float]:
 
 def table_row(image_id: str, index: int, rec: MapRecord) -> dict[str, Any]:
     """The table row of one map of an image with a border."""
+    stats = map_stats(rec.map if rec.native is None else rec.native)
+    residual = None if rec.delta_f is None else stats["sum"] - rec.delta_f
     return {
         "id": image_id,
         "index": index,
@@ -183,15 +195,20 @@ def table_row(image_id: str, index: int, rec: MapRecord) -> dict[str, Any]:
         "n_explained": rec.n_explained,
         "seconds": rec.seconds,
         "shared": rec.shared,
-        **map_stats(rec.map if rec.native is None else rec.native),
+        **stats,
+        "delta_f": rec.delta_f,
+        "completeness": rec.completeness,
+        "completeness_residual": residual,
         "status": "ok",
     }
 
 
 def with_dtypes(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` (:data:`TABLE_COLUMNS`) with its stored dtypes: ``shared`` nullable boolean
-    (null for images without a border)."""
+    (null for images without a border), the completeness numbers float64 (null: NaN)."""
     table["shared"] = table["shared"].astype("boolean")
+    for name in ("delta_f", "completeness_residual"):
+        table[name] = table[name].astype("float64")
     return table
 
 

@@ -50,6 +50,10 @@ class Method:
         exact: the per-pixel rule (needed when ``linear`` can be false).
         deeplift: uses Captum's DeepLift rules: the model must pass
             :func:`~seginterp.explain.deeplift_check.check_deeplift`.
+        completeness: what the map's sum is claimed to equal, ``Δf = f(x) − f(x₀)`` from the
+            configured baseline: ``exact`` (up to float rounding; for a layer map only where
+            the layer is a cut of the graph, see :mod:`seginterp.explain.completeness`),
+            ``approximate`` (up to the path-integral error), or None (no such claim).
     """
 
     name: str
@@ -60,6 +64,7 @@ class Method:
     one_pass: OnePass | None = None
     exact: Exact | None = None
     deeplift: bool = False
+    completeness: Literal["exact", "approximate"] | None = None
 
     def __post_init__(self) -> None:
         if self.one_pass is None and self.exact is None:

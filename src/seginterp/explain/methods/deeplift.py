@@ -17,4 +17,5 @@ METHOD = Method(
     variant=lambda cfg: f"rescale, baseline={cfg.deeplift_baseline}",
     one_pass=lambda f, x, baseline, cfg, layer: DeepLift(f).attribute(x, baselines=baseline),
     deeplift=True,
+    completeness="exact",
 )

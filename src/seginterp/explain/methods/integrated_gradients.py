@@ -15,4 +15,5 @@ METHOD = Method(
     one_pass=lambda f, x, baseline, cfg, layer: IntegratedGradients(f).attribute(
         x, baselines=baseline, n_steps=cfg.ig_steps, internal_batch_size=cfg.chunk_size
     ),
+    completeness="approximate",
 )

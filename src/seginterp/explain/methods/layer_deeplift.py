@@ -1,4 +1,9 @@
-"""Layer DeepLIFT (Rescale) of ``f`` at a layer, summed over channels (linear)."""
+"""Layer DeepLIFT (Rescale) of ``f`` at a layer, summed over channels (linear).
+
+Its sum equals ``Δf = f(x) − f(x₀)`` only at a layer every path crosses (encoder1, decoder4,
+decoder5 of a depth-5 smp Unet); elsewhere it is ``Δf`` minus the DeepLIFT contributions of the
+skip connections that bypass the layer (:mod:`seginterp.explain.completeness`).
+"""
 
 from __future__ import annotations
 
@@ -16,4 +21,5 @@ METHOD = Method(
         LayerDeepLift(f, layer).attribute(x, baselines=baseline).sum(dim=1, keepdim=True)
     ),
     deeplift=True,
+    completeness="exact",
 )
