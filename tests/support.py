@@ -41,3 +41,12 @@ def isolated_env(tmp_path: Path) -> dict[str, str]:
         "GIT_COMMITTER_EMAIL": "test@example.com",
         "GIT_CONFIG_NOSYSTEM": "1",
     }
+
+
+def user_folder(root: Path) -> Path:
+    """A user's images/ + masks/ folder with two (fake) pairs."""
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        for stem in ("a", "b"):
+            (root / sub / f"{stem}.png").write_bytes(f"{sub}-{stem}".encode())
+    return root

@@ -11,13 +11,13 @@ from PIL import Image
 from support import SHARED_DATA
 
 from seginterp.data.decode import (
-    binarize_mask,
     load_pair,
     read_image,
     read_mask,
     resize_image,
     resize_mask,
 )
+from seginterp.data.masks import decide_mask
 
 KVASIR = SHARED_DATA / "kvasir-seg-sample"
 HAM = SHARED_DATA / "ham10000-sample"
@@ -51,7 +51,8 @@ def test_kvasir_resized_mask_is_nearest_of_the_binary_mask() -> None:
     name = sorted((KVASIR / "Kvasir-SEG" / "images").glob("*.jpg"))[1].stem
     img_p = KVASIR / "Kvasir-SEG" / "images" / f"{name}.jpg"
     msk_p = KVASIR / "Kvasir-SEG" / "masks" / f"{name}.jpg"
-    image, mask, orig = load_pair(img_p, msk_p, 64)
+    image, mask, orig, rule, _ = load_pair(img_p, msk_p, 64)
+    assert rule == "two clusters"  # JPEG noise around 0 and 255
     w, h = Image.open(img_p).size
     assert orig == (h, w)
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
@@ -71,8 +72,8 @@ def test_ham_inverted_palette_masks(image_id: str) -> None:
     assert m[0, 0] == m[0, -1] == m[-1, 0] == m[-1, -1] == 0  # the frame is background
     indices = np.asarray(Image.open(p))  # the trap: raw palette indices are the inverse
     assert np.array_equal(indices > 0, m == 0)
-    _, mask, _ = load_pair(HAM / "HAM10000_images_part_1" / f"{image_id}.jpg", p, 32)
-    assert mask[0, 0] == 0 and 0.0 < mask.mean() < 0.9
+    got = load_pair(HAM / "HAM10000_images_part_1" / f"{image_id}.jpg", p, 32)
+    assert got.mask[0, 0] == 0 and 0.0 < got.mask.mean() < 0.9 and got.rule == "two values"
 
 
 @needs_shared
@@ -84,17 +85,23 @@ def test_all_ham_masks_have_lesion_foreground() -> None:
         assert 0.0 < m.mean() < 0.9, p.name
 
 
-def test_binarize_modes() -> None:
+def test_decide_image_modes() -> None:
     a = np.zeros((4, 5), np.uint8)
     a[1:3, 1:4] = 1
-    assert np.array_equal(binarize_mask(Image.fromarray(a)), a)  # 0/1 label image (lossless)
-    assert np.array_equal(binarize_mask(Image.fromarray(a * 255)), a)
+
+    def decided(im: Image.Image) -> np.ndarray:
+        return decide_mask(im).mask
+
+    assert np.array_equal(decided(Image.fromarray(a)), a)  # 0/1 label image (lossless)
+    assert np.array_equal(decided(Image.fromarray(a * 255)), a)
     rgb = np.repeat((a * 250)[..., None], 3, axis=2)
-    assert np.array_equal(binarize_mask(Image.fromarray(rgb)), a)
+    assert np.array_equal(decided(Image.fromarray(rgb)), a)
     pal = Image.fromarray(1 - a, mode="L").convert("P")  # index 0 = foreground colour
     pal.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
-    assert np.array_equal(binarize_mask(pal), a)
-    assert np.array_equal(binarize_mask(Image.fromarray(a.astype(np.uint16) * 65535)), a)
+    assert np.array_equal(decided(pal), a)
+    assert np.array_equal(decided(Image.fromarray(a.astype(np.uint16) * 65535)), a)
+    assert np.array_equal(decided(Image.fromarray(a.astype(np.float32))), a)
+    assert np.array_equal(decided(Image.fromarray(a * 255).convert("1")), a)
 
 
 @needs_shared

@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import logging
 import pickle
+import shutil
 import socket
 import threading
 import zipfile
@@ -60,6 +61,8 @@ class ServerState:
     cut_first_after: int | None = None  # close the connection after N body bytes, 1st request
     status: int = 200  # anything else: an error response
     requests: list[dict[str, str]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # URL path -> body (else ``payload``)
+    paths: list[str] = field(default_factory=list)  # the URL path of each request
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,10 +74,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state: ServerState = self.server.state  # type: ignore[attr-defined]
         state.requests.append(dict(self.headers.items()))
+        state.paths.append(self.path)
         if state.status != 200:
             self.send_error(state.status)
             return
-        data, size, start = state.payload, len(state.payload), 0
+        data = state.files.get(self.path, state.payload)
+        size, start = len(data), 0
         rng = self.headers.get("Range")
         if rng and state.honour_range:
             start = int(rng.removeprefix("bytes=").split("-")[0])
@@ -320,3 +325,125 @@ def test_local_archive_missing_names_param(tmp_path: Path) -> None:
     with pytest.raises(DownloadError) as ei:
         get("", tmp_path / "x.zip", archive=missing, param_hint=HINT)
     assert str(missing) in str(ei.value) and HINT in str(ei.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# through a source: downloads keyed by URL + sha256, refused archives set aside
+# ------------------------------------------------------------------------------------------------
+
+
+def kvasir_layout_zip(tmp_path: Path, name: str, tag: bytes, extra: dict | None = None) -> bytes:
+    """The bytes of a small zip in Kvasir-SEG's layout whose image holds ``tag``."""
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("Kvasir-SEG/images/a.jpg", tag)
+        zf.writestr("Kvasir-SEG/masks/a.jpg", b"mask")
+        for member, data in (extra or {}).items():
+            zf.writestr(zipfile.ZipInfo(member), data)
+    return path.read_bytes()
+
+
+def kvasir_download(url: str, tmp_path: Path, sha256: str | None = None) -> Path:
+    """Run the kvasir-seg source's download into tmp_path/raw (a fresh folder); return it."""
+    from seginterp.data.sources.registry import SOURCES
+
+    src = SOURCES.get("kvasir-seg")
+    cfg = src.parse({"source": "kvasir-seg", "url": url, "sha256": sha256})
+    raw = tmp_path / "raw"
+    if raw.exists():
+        shutil.rmtree(raw)
+    raw.mkdir()
+    src.download(cfg, raw, downloads_dir=tmp_path / "dl", where="k.download", progress=False)
+    return raw
+
+
+def test_download_name_keys_origin_and_sha256() -> None:
+    from seginterp.data.fetch import download_name
+
+    a = download_name("kvasir-seg.zip", "http://x/a.zip", None)
+    assert (
+        a.startswith("kvasir-seg.") and a.endswith(".zip") and len(a) == len("kvasir-seg..zip") + 12
+    )
+    assert a == download_name("kvasir-seg.zip", "http://x/a.zip", None)  # stable
+    assert a != download_name("kvasir-seg.zip", "http://x/b.zip", None)
+    assert a != download_name("kvasir-seg.zip", "http://x/a.zip", "0" * 64)
+    assert download_name("data.tar.gz", "u", None).endswith(".tar.gz")
+    assert download_name("README", "u", None).startswith("README.")
+
+
+def test_refused_archive_is_set_aside_and_a_fixed_url_is_used(
+    server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Zip slip: refused and moved aside; fixing the URL downloads the new file (the refused
+    one was reused before)."""
+    evil = kvasir_layout_zip(tmp_path, "evil.zip", b"evil", {"../evil.txt": b"pwned"})
+    server.state.files = {"/evil.zip": evil, "/good.zip": kvasir_layout_zip(tmp_path, "g", b"ok")}
+    with caplog.at_level(logging.WARNING), pytest.raises(DownloadError) as ei:
+        kvasir_download(server.url("evil.zip"), tmp_path)
+    assert "refusing to unpack" in str(ei.value) and ".refused" in str(ei.value)
+    assert "refused" in caplog.text and "never reused" in caplog.text
+    (aside,) = (tmp_path / "dl").iterdir()
+    assert aside.name.endswith(".zip.refused") and aside.read_bytes() == evil
+    assert not (tmp_path / "evil.txt").exists()
+
+    raw = kvasir_download(server.url("good.zip"), tmp_path)
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"ok"
+    assert server.state.paths == ["/evil.zip", "/good.zip"]
+
+
+def test_refused_archive_is_fetched_again_from_the_same_url(server: Server, tmp_path: Path) -> None:
+    server.state.files = {"/k.zip": kvasir_layout_zip(tmp_path, "e", b"x", {"/abs.txt": b"x"})}
+    with pytest.raises(DownloadError, match="absolute path"):
+        kvasir_download(server.url("k.zip"), tmp_path)
+    server.state.files = {"/k.zip": kvasir_layout_zip(tmp_path, "g", b"fixed")}  # fixed upstream
+    raw = kvasir_download(server.url("k.zip"), tmp_path)
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"fixed"
+    assert server.state.paths == ["/k.zip", "/k.zip"]
+
+
+def test_archive_of_the_wrong_layout_is_set_aside(server: Server, tmp_path: Path) -> None:
+    from seginterp.data.sources.registry import DatasetError
+
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("pics/a.jpg", b"a")
+    server.state.payload = path.read_bytes()
+    with pytest.raises(DatasetError, match=r"does not hold Kvasir-SEG/images.*moved to"):
+        kvasir_download(server.url(), tmp_path)
+    assert [p.suffix for p in (tmp_path / "dl").iterdir()] == [".refused"]
+
+
+def test_changed_url_never_reuses_a_stale_file(server: Server, tmp_path: Path) -> None:
+    """With sha256 null a finished download used to be reused whatever the URL said."""
+    server.state.files = {
+        "/a.zip": kvasir_layout_zip(tmp_path, "a", b"A"),
+        "/b.zip": kvasir_layout_zip(tmp_path, "b", b"B"),
+    }
+    raw = kvasir_download(server.url("a.zip"), tmp_path)
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"A"
+    raw = kvasir_download(server.url("b.zip"), tmp_path)
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"B"
+    raw = kvasir_download(server.url("a.zip"), tmp_path)  # back again: kept, not fetched
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"A"
+    assert server.state.paths == ["/a.zip", "/b.zip"]
+    assert len(list((tmp_path / "dl").iterdir())) == 2
+
+
+def test_partial_download_is_not_resumed_from_another_url(server: Server, tmp_path: Path) -> None:
+    a = kvasir_layout_zip(tmp_path, "a", b"A" * 5000)
+    server.state.files = {"/a.zip": a, "/b.zip": kvasir_layout_zip(tmp_path, "b", b"B" * 5000)}
+    server.state.cut_first_after = len(a) // 2
+    with pytest.raises(NetworkError):
+        kvasir_download(server.url("a.zip"), tmp_path)
+    raw = kvasir_download(server.url("b.zip"), tmp_path)
+    assert "Range" not in server.state.requests[1]  # a fresh download, not A's tail appended
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"B" * 5000
+
+
+def test_checksum_mismatch_through_the_source_keeps_nothing(server: Server, tmp_path: Path) -> None:
+    server.state.payload = payload = kvasir_layout_zip(tmp_path, "a", b"A")
+    with pytest.raises(ChecksumError, match="the bad download was deleted"):
+        kvasir_download(server.url(), tmp_path, sha256="1" * 64)
+    assert list((tmp_path / "dl").iterdir()) == []
+    raw = kvasir_download(server.url(), tmp_path, sha256=sha(payload))
+    assert (raw / "Kvasir-SEG" / "images" / "a.jpg").read_bytes() == b"A"

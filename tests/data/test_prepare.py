@@ -55,7 +55,18 @@ def test_preprocess_params() -> None:
 
 def _check_layout(out: Path, size: int) -> dict:
     meta = read_meta(out)
-    assert set(meta) == {"image_size", "counts", "mean_rgb", "n_found", "n_rejected"}
+    assert set(meta) == {
+        "image_size",
+        "counts",
+        "mean_rgb",
+        "n_found",
+        "n_rejected",
+        "n_empty_masks",
+        "n_full_masks",
+        "n_emptied_by_resize",
+        "mask_rules",
+    }
+    assert sum(meta["mask_rules"].values()) == sum(meta["counts"].values())
     assert meta["image_size"] == size
     manifest = read_manifest(out)
     assert list(manifest.columns) == list(MANIFEST_COLUMNS)

@@ -49,7 +49,8 @@ def _write(out: Path, n_test: int = 2) -> tuple[np.ndarray, np.ndarray]:
     write_manifest(out, rows[: 3 + n_test])
     write_rejects(out, [])
     write_meta(out, image_size=8, counts={"train": 3, "val": 0, "test": 2},
-               mean_rgb=[0.5, 0.4, 0.3], n_found=5, n_rejected=0)  # fmt: skip
+               mean_rgb=[0.5, 0.4, 0.3], n_found=5, n_rejected=0, n_empty_masks=0,
+               n_full_masks=0, n_emptied_by_resize=0, mask_rules={"two values": 5})  # fmt: skip
     return images, masks
 
 
@@ -64,7 +65,8 @@ def test_written_layout_reads_back(tmp_path: Path) -> None:
     assert list(m.columns) == list(MANIFEST_COLUMNS)
     assert all(m[c].dtype == np.int64 for c in ("index", "orig_height", "orig_width"))
     assert list(read_json(tmp_path / "meta.json")) == [
-        "image_size", "counts", "mean_rgb", "n_found", "n_rejected"
+        "image_size", "counts", "mean_rgb", "n_found", "n_rejected", "n_empty_masks",
+        "n_full_masks", "n_emptied_by_resize", "mask_rules",
     ]  # fmt: skip
     assert (tmp_path / "rejects.csv").read_text().splitlines() == ["file,reason"]
     x, _, ids = load_split(tmp_path, "val", mmap=False)

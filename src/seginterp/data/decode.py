@@ -1,14 +1,16 @@
-"""Decode one image/mask pair: RGB image, binarized mask, both resized to the network's side."""
+"""Decode one image/mask pair: RGB image, decided mask, both resized to the network's side."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 from PIL import Image
 
-MASK_THRESHOLD = 128  # gray value at or above which a mask pixel is foreground
+from seginterp.data.masks import MaskDecision, MaskError, decide_mask
 
 # What PIL raises on a file it cannot decode (UnidentifiedImageError is an OSError; a truncated
 # JPEG raises OSError on load; some malformed headers raise SyntaxError / ValueError).
@@ -38,31 +40,22 @@ def read_image(path: Path, draft_size: int | None = None) -> tuple[np.ndarray, t
     return np.asarray(rgb), (h, w)
 
 
-def binarize_mask(im: Image.Image) -> np.ndarray:
-    """A decoded mask as (H, W) uint8 in {0, 1}.
+def decide_mask_file(path: Path, foreground: Sequence[int] | None = None) -> MaskDecision:
+    """Decode a mask file at full resolution and decide its foreground (:mod:`.masks`).
 
-    Palette images are mapped through their palette first (``convert("L")``: HAM10000 has
-    inverted palettes, so raw indices would invert the mask); RGB masks use the gray value. The
-    gray value is thresholded at 128 (robust to JPEG noise, e.g. Kvasir-SEG). A lossless mask
-    holding only 0 and 1 is taken as it is (0/1 label images are common in users' folders).
+    An RGB JPEG is decoded as YCbCr (no colour conversion), so a gray JPEG mask is decided on
+    its luma plane and a colour one can still be told apart. Raises :class:`MaskError`.
     """
-    if im.mode in ("I", "F") or im.mode.startswith("I;"):  # 16/32-bit gray
-        arr = np.asarray(im)
-        top = float(arr.max())
-        return (arr >= (1 if top <= 1 else 128 if top <= 255 else 32768)).astype(np.uint8)
-    gray = np.asarray(im.convert("L"))
-    if im.format != "JPEG" and gray.max() <= 1:
-        return gray.astype(np.uint8, copy=True)
-    return (gray >= MASK_THRESHOLD).astype(np.uint8)
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """Decode and binarize a mask file at full resolution: (H, W) uint8 in {0, 1}."""
     with Image.open(path) as im:
-        if im.format == "JPEG" and im.mode in ("RGB", "YCbCr"):
-            im.draft("L", im.size)  # decode the luma plane only, at full size
+        if im.format == "JPEG" and im.mode == "RGB":
+            im.draft("YCbCr", im.size)  # full size: only the colour conversion is skipped
         im.load()
-        return binarize_mask(im)
+        return decide_mask(im, foreground)
+
+
+def read_mask(path: Path, foreground: Sequence[int] | None = None) -> np.ndarray:
+    """A mask file decided at full resolution: (H, W) uint8 in {0, 1} (raises MaskError)."""
+    return decide_mask_file(path, foreground).mask
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
@@ -81,13 +74,23 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
-def load_pair(
-    image_path: Path, mask_path: Path, size: int
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Decode, check and resize one pair: (image (S, S, 3), mask (S, S), original (h, w)).
+class LoadedPair(NamedTuple):
+    """One decoded pair at the network's side ``S``."""
 
-    Raises :class:`PairError` naming the culprit file when either file cannot be decoded or
-    the two differ in size.
+    image: np.ndarray  # (S, S, 3) uint8 RGB
+    mask: np.ndarray  # (S, S) uint8 in {0, 1}
+    orig: tuple[int, int]  # original (height, width)
+    rule: str  # the rule that decided the mask (seginterp.data.masks)
+    orig_foreground: bool  # whether the mask has foreground at its original size
+
+
+def load_pair(
+    image_path: Path, mask_path: Path, size: int, foreground: Sequence[int] | None = None
+) -> LoadedPair:
+    """Decode, check and resize one pair; ``foreground``: the mask's foreground labels, if set.
+
+    Raises :class:`PairError` naming the culprit file when either file cannot be decoded, the
+    two differ in size, or the mask is refused (the reason names its values).
     """
     try:
         with Image.open(mask_path) as m:
@@ -108,7 +111,15 @@ def load_pair(
     except _DECODE_ERRORS as e:
         raise PairError(image_path, f"cannot decode image: {e}") from e
     try:
-        mask = read_mask(mask_path)
+        decided = decide_mask_file(mask_path, foreground)
+    except MaskError as e:
+        raise PairError(mask_path, f"mask refused: {e}") from e
     except _DECODE_ERRORS as e:
         raise PairError(mask_path, f"cannot decode mask: {e}") from e
-    return resize_image(image, size), resize_mask(mask, size), orig
+    return LoadedPair(
+        resize_image(image, size),
+        resize_mask(decided.mask, size),
+        orig,
+        decided.rule,
+        bool(decided.mask.any()),
+    )

@@ -3,6 +3,10 @@
 :func:`fetch` makes a local file hold verified bytes: from a local ``archive`` (offline machines,
 mirrors) or by streaming a URL with resume (HTTP ``Range``) into ``<dest>.part``, which is renamed
 onto ``dest`` only after its SHA-256 matches. :mod:`seginterp.data.unpack` then extracts it.
+
+:func:`download_name` keys a file by where it comes from and its expected SHA-256, so a changed
+URL or checksum never reuses a stale file; :func:`set_aside` moves a refused archive out of the
+way.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from seginterp.core.io import atomic_path
 log = logging.getLogger(__name__)
 
 _USER_AGENT = "seginterp-download/0.1 (python urllib)"
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
 # Errors that mean "the transfer failed", raised while connecting or reading a response body.
 _TRANSFER_ERRORS = (OSError, http.client.HTTPException)
@@ -64,6 +68,28 @@ class ChecksumError(DownloadError):
         return type(self), (self.file, self.expected, self.actual, self.note)
 
 
+def download_name(name: str, origin: str, sha256: str | None) -> str:
+    """``name`` with a 12-hex key of (origin, sha256) before its extension.
+
+    E.g. ``kvasir-seg.3f2a9c1b7d4e.zip``: a file (and its ``.part``) fetched from one URL, or
+    copied from one local path, with one expected checksum is never taken for another's.
+    """
+    key = hashlib.sha256(f"{origin}\n{sha256 or ''}".encode()).hexdigest()[:12]
+    stem, dot, ext = name.partition(".")
+    return f"{stem}.{key}.{ext}" if dot and stem else f"{name}.{key}"
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Rename a refused file to ``<name>.refused`` (replacing an older one) so it is never
+    reused; logs where it went and why. Returns the new path."""
+    path = Path(path)
+    aside = path.with_name(path.name + ".refused")
+    aside.unlink(missing_ok=True)  # rename() does nothing when both are links to one file
+    os.replace(path, aside)
+    log.warning("%s was refused (%s); moved to %s, which is never reused", path, why, aside.name)
+    return aside
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in ``chunk``-byte blocks."""
     h = hashlib.sha256()
@@ -77,7 +103,7 @@ def _normalize_sha256(sha256: str | None) -> str | None:
     if sha256 is None:
         return None
     value = str(sha256).strip().lower()
-    if not _SHA256_RE.match(value):
+    if not SHA256_RE.match(value):
         raise ValueError(f"sha256 {sha256!r} is not a SHA-256 hex digest (64 hex digits)")
     return value
 

@@ -1,6 +1,8 @@
-"""The preprocess step: decode, binarize and resize every pair found in raw/, split, write.
+"""The preprocess step: decode every pair found in raw/, decide its mask, resize, split, write.
 
-The output is the prepared directory described in :mod:`seginterp.data.prepared`.
+Each mask is decided by a rule of :mod:`seginterp.data.masks` or rejected with the reason.
+Empty and full masks are kept (an image without lesion is valid data) but counted in meta.json
+and logged. The output is the prepared directory described in :mod:`seginterp.data.prepared`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from seginterp.core.params import ParamsError, StageConfig
 from seginterp.data.decode import PairError, load_pair
+from seginterp.data.masks import count_masks
 from seginterp.data.prepared import (
     SPLITS,
     write_manifest,
@@ -32,18 +35,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PreprocessParams(StageConfig):
-    """``<D>.preprocess``: square side, split (image counts or fractions), split seed."""
+    """``<D>.preprocess``: square side, split (image counts or fractions), split seed, and the
+    label values that are foreground (None: each mask decided from its histogram)."""
 
     section = "preprocess"
 
     image_size: int
     split: dict[str, Any] = field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
     seed: int = 0
+    mask_foreground: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.image_size < 8:
             raise ParamsError(f"preprocess.image_size must be >= 8 px, got {self.image_size}")
         check_split_spec(self.split)
+        fg = self.mask_foreground
+        if isinstance(fg, int) and not isinstance(fg, bool):  # `mask_foreground: 1`
+            object.__setattr__(self, "mask_foreground", fg := (fg,))
+        if fg is not None and (
+            not isinstance(fg, tuple)
+            or not fg
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in fg)
+        ):
+            raise ParamsError(
+                "preprocess.mask_foreground must be null or a non-empty list of label values "
+                f"(integers >= 0, e.g. [1, 2]), got {fg!r}"
+            )
 
 
 class Decoded(NamedTuple):
@@ -53,6 +70,8 @@ class Decoded(NamedTuple):
     masks: np.ndarray  # (N, S, S) uint8 in {0, 1}
     orig: np.ndarray  # (N, 2) int64: original (height, width)
     ok: np.ndarray  # (N,) bool
+    orig_foreground: np.ndarray  # (N,) bool: the mask has foreground at its original size
+    rules: list[str]  # the rule that decided each mask ("" where ``ok`` is False)
     rejects: list[Reject]  # the pairs that failed, in pair order
 
 
@@ -67,8 +86,11 @@ def decode_pairs(
     *,
     workers: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    foreground: Sequence[int] | None = None,
 ) -> Decoded:
     """Decode every pair into preallocated arrays; failures become rejects (file relative to raw).
+
+    ``foreground``: the mask label values that are foreground (None: decided per mask).
 
     Threads (PIL and OpenCV release the GIL) each write their own rows, so nothing is held twice.
     """
@@ -78,16 +100,19 @@ def decode_pairs(
         np.zeros((n, size, size), dtype=np.uint8),
         np.zeros((n, 2), dtype=np.int64),
         np.zeros(n, dtype=bool),
+        np.zeros(n, dtype=bool),
+        [""] * n,
         [],
     )
 
     def work(i: int) -> Reject | None:
         p = pairs[i]
         try:
-            image, mask, orig = load_pair(p.image_path, p.mask_path, size)
+            got = load_pair(p.image_path, p.mask_path, size, foreground)
         except PairError as e:
             return Reject(rel(e.file, raw_dir), e.reason)
-        out.images[i], out.masks[i], out.orig[i], out.ok[i] = image, mask, orig, True
+        out.images[i], out.masks[i], out.orig[i] = got.image, got.mask, got.orig
+        out.orig_foreground[i], out.rules[i], out.ok[i] = got.orig_foreground, got.rule, True
         return None
 
     step = max(1, n // 10)
@@ -174,6 +199,20 @@ def _warn_unfilled(splits: Sequence[str | None], counts: dict[str, int], n_kept:
             log.warning("the %s split is empty", split)
 
 
+def _mask_stats(
+    pairs: Sequence[Pair], dec: Decoded, kept: np.ndarray, splits: Sequence[str | None], size: int
+) -> dict[str, Any]:
+    """meta.json's mask counts over the masks written to a split (see :func:`count_masks`)."""
+    rows = [int(kept[r]) for r, s in enumerate(splits) if s is not None]
+    return count_masks(
+        dec.masks[rows],
+        dec.orig_foreground[rows],
+        [dec.rules[i] for i in rows],
+        [pairs[i].id for i in rows],
+        [s for s in splits if s is not None],
+    )
+
+
 def _decode_and_split(
     pairs: Sequence[Pair],
     rejects: Sequence[Reject],
@@ -191,7 +230,14 @@ def _decode_and_split(
     split_targets(cfg.split, len(pairs))  # too few pairs for the split counts: fail before decoding
     size = cfg.image_size
     log.info("decoding %d pairs to %d px (%d already rejected)", len(pairs), size, len(rejects))
-    dec = decode_pairs(pairs, size, raw_dir, workers=workers, on_progress=_log_progress)
+    dec = decode_pairs(
+        pairs,
+        size,
+        raw_dir,
+        workers=workers,
+        on_progress=_log_progress,
+        foreground=cfg.mask_foreground,
+    )
     all_rejects = sorted([*rejects, *dec.rejects])
     for r in all_rejects:
         log.warning("rejected %s: %s", r.file, r.reason)
@@ -215,7 +261,7 @@ def preprocess(
     *,
     workers: int | None = None,
 ) -> dict[str, Any]:
-    """Decode, binarize, resize and split ``pairs``; write the prepared layout into ``out_dir``.
+    """Decode, decide, resize and split ``pairs``; write the prepared layout into ``out_dir``.
 
     ``rejects`` are the scan's rejects; decode failures are added. Returns meta.json's content.
     """
@@ -227,6 +273,7 @@ def preprocess(
     write_manifest(out_dir, rows)
     write_rejects(out_dir, all_rejects)
     n_found = len(pairs) + len(rejects)
+    masks = _mask_stats(pairs, dec, kept, splits, cfg.image_size)
     meta = write_meta(
         out_dir,
         image_size=cfg.image_size,
@@ -234,13 +281,16 @@ def preprocess(
         mean_rgb=mean_rgb,
         n_found=n_found,
         n_rejected=len(all_rejects),
+        **masks,
     )
     log.info(
-        "prepared %d px arrays: found %d, rejected %d, split %s",
+        "prepared %d px arrays: found %d, rejected %d, split %s; masks empty %d, full %d",
         cfg.image_size,
         n_found,
         len(all_rejects),
         ", ".join(f"{s} {counts[s]}" for s in SPLITS),
+        masks["n_empty_masks"],
+        masks["n_full_masks"],
     )
     return meta
 

@@ -7,7 +7,10 @@ This module is the one place that knows the layout::
     manifest.parquet     id, split, index (row in that split's arrays), image_path, mask_path
                          (relative to raw/), orig_height, orig_width, group
     rejects.csv          file, reason (files found but not used; header even when empty)
-    meta.json            image_size, counts, mean_rgb (train, in [0, 1]), n_found, n_rejected
+    meta.json            image_size, counts, mean_rgb (train, in [0, 1]), n_found, n_rejected,
+                         n_empty_masks, n_full_masks (masks of the splits with no foreground /
+                         no background pixel), n_emptied_by_resize (empty ones that had
+                         foreground before resizing), mask_rules ({rule: masks it decided})
 
 Every item found in raw/ is either accepted or listed in rejects.csv: ``sum(counts) + unused +
 n_rejected == n_found``, where ``unused`` is non-zero only when the split gives image counts
@@ -93,6 +96,10 @@ def write_meta(
     mean_rgb: Sequence[float],
     n_found: int,
     n_rejected: int,
+    n_empty_masks: int,
+    n_full_masks: int,
+    n_emptied_by_resize: int,
+    mask_rules: Mapping[str, int],
 ) -> dict[str, Any]:
     """meta.json; returns its content."""
     meta = {
@@ -101,6 +108,10 @@ def write_meta(
         "mean_rgb": mean_rgb,
         "n_found": n_found,
         "n_rejected": n_rejected,
+        "n_empty_masks": n_empty_masks,
+        "n_full_masks": n_full_masks,
+        "n_emptied_by_resize": n_emptied_by_resize,
+        "mask_rules": dict(mask_rules),
     }
     write_json(Path(out_dir) / META, meta)
     return meta

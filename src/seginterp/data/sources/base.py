@@ -55,20 +55,37 @@ class DownloadOptions:
     def fetch(
         self, url: str, name: str, sha256: str | None, archive: str | None, hint: str
     ) -> Path:
-        """``downloads_dir/name`` holding the verified file: from the local ``archive`` when
-        given, else from ``url`` (see :func:`seginterp.data.fetch.fetch`); ``hint`` is the
-        param that names a local copy."""
-        from seginterp.data.fetch import fetch
+        """The verified file in ``downloads_dir``: from the local ``archive`` when given, else
+        from ``url`` (see :func:`seginterp.data.fetch.fetch`); ``hint`` is the param that names
+        a local copy. The file name is ``name`` keyed by its origin (URL or local path) and
+        ``sha256`` (:func:`~seginterp.data.fetch.download_name`): a changed URL never reuses
+        a stale file."""
+        from seginterp.data.fetch import download_name, fetch
 
+        origin = f"file:{Path(archive).expanduser().resolve()}" if archive else url
         self.downloads_dir.mkdir(parents=True, exist_ok=True)
         return fetch(
             url,
-            self.downloads_dir / name,
+            self.downloads_dir / download_name(name, origin, sha256),
             sha256=sha256,
             archive=Path(archive) if archive else None,
             param_hint=hint,
             progress=self.progress,
         )
+
+    def unpack(self, archive: Path, target: Path) -> None:
+        """Unpack ``archive`` into ``target`` (:func:`seginterp.data.unpack.unpack`). A refused
+        archive (unsafe member, corrupt, not an archive) is set aside, so it is never reused."""
+        from seginterp.data.fetch import DownloadError, set_aside
+        from seginterp.data.unpack import unpack
+
+        try:
+            unpack(archive, target)
+        except DownloadError as e:
+            aside = set_aside(archive, "it cannot be unpacked safely")
+            raise DownloadError(
+                f"{e} (moved to {aside}, never reused; check the URL or archive in {self.where})"
+            ) from e
 
 
 DownloadFn = Callable[[Any, Path, DownloadOptions], None]
@@ -84,6 +101,7 @@ class Source:
     download_fn: DownloadFn
     scan: ScanFn
     description: str = ""
+    watched: Callable[[Any], list[Path]] | None = None  # user files the download reads
 
     def download(
         self,
@@ -105,14 +123,52 @@ class Source:
         self.download_fn(cfg, out_dir, opts)
 
     def parse(self, mapping: Mapping[str, Any], where: str = "") -> Any:
-        """Build this source's params from a ``<D>.download`` mapping; unknown keys fail."""
-        cfg = from_mapping(self.params_cls, mapping, where or f"{self.name}.download")
+        """Build this source's params from a ``<D>.download`` mapping; unknown keys fail and
+        every ``sha256`` key is checked (:func:`check_sha256`)."""
+        at = where or f"{self.name}.download"
+        cfg = from_mapping(self.params_cls, _checked_sha256(mapping, at), at)
         source = getattr(cfg, "source", self.name)
         if source != self.name:
             raise ParamsError(
                 f"{where or 'download'}.source is {source!r} but was parsed as {self.name!r}"
             )
         return cfg
+
+
+def check_sha256(value: object, where: str) -> str | None:
+    """A ``sha256`` param as 64 lower-case hex characters (None stays None).
+
+    YAML reads an unquoted all-digit value as an integer: it is accepted when it renders back to
+    64 digits (nothing was lost), otherwise the message says to quote it. Raises ParamsError.
+    """
+    from seginterp.data.fetch import SHA256_RE
+
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+        if len(text) == 64:
+            return text
+        raise ParamsError(
+            f"{where} must be 64 hex characters, got {value!r}: YAML read an unquoted "
+            "all-digit value as a number (leading zeros are lost); quote it in params.yaml"
+        )
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None or not SHA256_RE.match(text):
+        raise ParamsError(f"{where} must be 64 hex characters, got {value!r}")
+    return text
+
+
+def _checked_sha256(value: Any, where: str) -> Any:
+    """``value`` with every ``sha256`` key checked by :func:`check_sha256`, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            k: (check_sha256 if k == "sha256" else _checked_sha256)(v, f"{where}.{k}")
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_checked_sha256(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def rel(path: Path, root: Path) -> str:
@@ -123,14 +179,14 @@ def rel(path: Path, root: Path) -> str:
         return Path(path).as_posix()
 
 
-def _listdir(d: Path) -> list[Path]:
+def list_files(d: Path) -> list[Path]:
     """Visible regular files of ``d`` (not recursive), sorted by name."""
     return sorted(p for p in d.iterdir() if not p.name.startswith(".") and p.is_file())
 
 
 def _supported_files(d: Path, raw_dir: Path, rejects: list[Reject]) -> Iterator[Path]:
     """Visible files of ``d`` with an image extension; the others go to ``rejects``."""
-    for p in _listdir(d):
+    for p in list_files(d):
         if p.suffix.lower() in IMAGE_EXTENSIONS:
             yield p
         else:

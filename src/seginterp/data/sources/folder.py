@@ -1,12 +1,14 @@
 """A user's own data: a folder with ``images/`` and ``masks/`` (params ``path``).
 
 Masks are matched to images by stem: ``masks/<stem>.<ext>``, or ``<stem>_mask`` /
-``<stem>_segmentation`` (ISIC naming). Masks may be 0/255 (or 0/1 lossless) gray, RGB or palette
-images; see :func:`seginterp.data.decode.read_mask`. The files are copied into raw/ (never
-hard-linked: DVC makes cached files read-only, which would change the user's originals).
+``<stem>_segmentation`` (ISIC naming). Masks may be any kind :mod:`seginterp.data.masks` decides:
+0/255 or 0/1 in any encoding (JPEG noise included), palette, one colour on black; label maps
+with ``preprocess.mask_foreground``. The files are copied into raw/ (never hard-linked: DVC makes
+cached files read-only, which would change the user's originals).
 
-DVC does not watch ``path`` itself: after changing files there, run
-``dvc repro -f download@<D>`` (or change a param) to take them in.
+``path/images`` and ``path/masks`` are watched (:func:`watched`, :mod:`seginterp.data.watch`):
+the ``watch`` stage fingerprints them at every ``dvc repro``, so adding, removing or changing a
+file there reruns ``download``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def download(cfg: FolderParams, out_dir: Path, opts: DownloadOptions) -> None:
     n_img = copy_tree_files(src / "images", out_dir / "images")
     n_mask = copy_tree_files(src / "masks", out_dir / "masks")
     log.info("copied %d image and %d mask files from %s", n_img, n_mask, src)
+
+
+def watched(cfg: FolderParams) -> list[Path]:
+    """The user's ``images/`` and ``masks/`` folders (none while ``path`` is not set)."""
+    if not cfg.path:
+        return []
+    src = Path(cfg.path).expanduser()
+    return [src / "images", src / "masks"]
 
 
 def scan(raw_dir: Path, cfg: FolderParams | None = None) -> tuple[list[Pair], list[Reject]]:

@@ -10,7 +10,7 @@ The download is a list of files (params ``files``): zips are unpacked into ``raw
 
 Several images show one lesion; ``group`` is the metadata's ``lesion_id`` so that a group-aware
 split keeps a lesion in one split. 402 of the masks are palette PNGs with an inverted palette;
-:func:`seginterp.data.decode.read_mask` applies the palette (``convert("L")``).
+:mod:`seginterp.data.masks` applies the palette before deciding (index 0 white = lesion).
 """
 
 from __future__ import annotations
@@ -72,21 +72,26 @@ class Ham10000Params:
 
 
 def download(cfg: Ham10000Params, out_dir: Path, opts: DownloadOptions) -> None:
-    """Fetch each of ``cfg.files`` into the downloads folder; unpack or copy it into ``out_dir``."""
-    from seginterp.data.unpack import unpack
+    """Fetch each of ``cfg.files`` into the downloads folder; unpack or copy it into ``out_dir``.
 
+    A refused zip (unsafe, corrupt) is set aside in the downloads folder, never reused."""
     for i, f in enumerate(cfg.files):
         hint = f"{opts.where}.files[{i}].archive"
         path = opts.fetch(f.url or "", f.name, f.sha256, f.archive, hint)
         if f.name.lower().endswith(".zip"):
             stem = f.name[: -len(".zip")]
             staging = out_dir / f".unpack-{stem}"
-            unpack(path, staging)
+            opts.unpack(path, staging)
             place_unpacked(staging, out_dir / stem)
             log.info("unpacked %s into %s", path, out_dir / stem)
         else:
             shutil.copyfile(path, out_dir / f.name)
             log.info("copied %s into %s", path, out_dir)
+
+
+def watched(cfg: Ham10000Params) -> list[Path]:
+    """The local archives whose sha256 is not pinned (a pinned one cannot change unseen)."""
+    return [Path(f.archive).expanduser() for f in cfg.files if f.archive and not f.sha256]
 
 
 def read_groups(csv_path: Path) -> dict[str, str]:

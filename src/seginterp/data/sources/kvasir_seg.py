@@ -2,7 +2,8 @@
 
 raw/ is laid out as the archive unpacks: ``Kvasir-SEG/images/<id>.jpg``,
 ``Kvasir-SEG/masks/<id>.jpg`` (same stem) and ``Kvasir-SEG/kavsir_bboxes.json``. The masks are
-noisy RGB JPEGs; :func:`seginterp.data.decode.read_mask` thresholds them at 128.
+noisy RGB JPEGs (R = G = B, values 1-8 and 247-254 besides 0 and 255), decided by
+:mod:`seginterp.data.masks` (rule "two clusters": a value >= 128 is foreground).
 """
 
 from __future__ import annotations
@@ -39,23 +40,30 @@ class KvasirSegParams:
 def download(cfg: KvasirSegParams, out_dir: Path, opts: DownloadOptions) -> None:
     """Fetch (or take ``cfg.archive``), verify and unpack the official zip into ``out_dir``.
 
-    The zip is kept in ``opts.downloads_dir``: a cut download resumes there on the next run, and
-    a finished one is not fetched again.
+    The zip is kept in ``opts.downloads_dir`` under a name keyed by its URL (or local path) and
+    sha256: a cut download resumes there on the next run, a finished one is not fetched again,
+    and a refused one (unsafe, corrupt, wrong layout) is set aside, never reused.
     """
-    from seginterp.data.unpack import unpack
+    from seginterp.data.fetch import set_aside
 
     where = opts.where
     zip_path = opts.fetch(cfg.url, ARCHIVE_NAME, cfg.sha256, cfg.archive, f"{where}.archive")
     staging = out_dir / ".unpack"
-    unpack(zip_path, staging)
+    opts.unpack(zip_path, staging)
     if not (staging / TOP_DIR / "images").is_dir():
         found = sorted(p.name for p in staging.iterdir())
+        aside = set_aside(zip_path, f"no {TOP_DIR}/images inside")
         raise DatasetError(
-            f"{zip_path} does not hold {TOP_DIR}/images (top level: {found}); "
-            f"is {where}.url / {where}.archive the Kvasir-SEG zip?"
+            f"{zip_path.name} does not hold {TOP_DIR}/images (top level: {found}; moved to "
+            f"{aside}); is {where}.url / {where}.archive the Kvasir-SEG zip?"
         )
     move_children(staging, out_dir)
     log.info("unpacked %s into %s", zip_path, out_dir)
+
+
+def watched(cfg: KvasirSegParams) -> list[Path]:
+    """The local archive when its sha256 is not pinned (a pinned one cannot change unseen)."""
+    return [Path(cfg.archive).expanduser()] if cfg.archive and not cfg.sha256 else []
 
 
 def scan(raw_dir: Path, cfg: KvasirSegParams | None = None) -> tuple[list[Pair], list[Reject]]:

@@ -28,7 +28,8 @@ for _name, _mod, _cls, _desc in (
     ("ham10000", ham10000, ham10000.Ham10000Params, "HAM10000 dermoscopy + lesion masks"),
     ("folder", folder, folder.FolderParams, "a user's images/ + masks/ folder"),
 ):
-    SOURCES.add(_name, Source(_name, _cls, _mod.download, _mod.scan, _desc))
+    _watched = getattr(_mod, "watched", None)
+    SOURCES.add(_name, Source(_name, _cls, _mod.download, _mod.scan, _desc, _watched))
 
 
 def source_for(download_section: Mapping[str, Any], where: str = "download") -> Source:
