@@ -3,7 +3,9 @@
 Writes <out>/<id>.npz per test image (the first ``max_images``) and the table (Parquet), one row
 per image × method × layer; the npz keys and the columns are described in
 ``seginterp/explain/store.py``. Images without a border keep their rows with their status
-(``empty_prediction`` / ``full_prediction``), no map and null statistics.
+(``empty_prediction`` / ``full_prediction``), no map and null statistics. DeepLIFT and Integrated
+Gradients rows also carry ``delta_f`` = f(x) − f(x₀), ``completeness`` (what the map's sum
+equals: exact / approximate / partial) and ``completeness_residual`` = sum − delta_f.
 
 Under torchrun, image i goes to rank i % world; every rank writes its npz files into rank 0's
 temporary output directory and its table rows to ``_parts/``; after a barrier rank 0 merges the

@@ -1,8 +1,10 @@
-"""Stage `preprocess`: decode, binarize, resize and split data/D/raw into data/D/prepared.
+"""Stage `preprocess`: decode, decide masks, resize and split data/D/raw into data/D/prepared.
 
-Reads D.preprocess (image_size, split, seed) and D.download.source (which source's `scan`
-pairs images with masks). Writes {train,val,test}_{images,masks}.npy, manifest.parquet,
-rejects.csv and meta.json (layout: `seginterp.data.prepared`); <out> is replaced atomically.
+Reads D.preprocess (image_size, split, seed, mask_foreground) and D.download.source (which
+source's `scan` pairs images with masks). Writes {train,val,test}_{images,masks}.npy,
+manifest.parquet, rejects.csv and meta.json (layout: `seginterp.data.prepared`); <out> is
+replaced atomically. Masks no rule can decide (`seginterp.data.masks`) are rejected with their
+values; empty and full masks are kept, counted in meta.json and reported here.
 """
 
 from __future__ import annotations
@@ -46,8 +48,17 @@ def main(dataset: str, raw: Path, out: Path, params_path: str, workers: int | No
         cfg = PreprocessParams.from_params(params, dataset)
         with atomic_dir(out) as tmp:
             tmp.chmod(0o755)
-            prepare(raw, tmp, source.scan, download_cfg, cfg, workers=workers)
-        logging.getLogger("stages.preprocess").info("%s: prepared data in %s", dataset, out)
+            meta = prepare(raw, tmp, source.scan, download_cfg, cfg, workers=workers)
+        logging.getLogger("stages.preprocess").info(
+            "%s: prepared data in %s: %d file(s) rejected (rejects.csv); %d empty and %d full "
+            "masks kept; masks decided by rule: %s",
+            dataset,
+            out,
+            meta["n_rejected"],
+            meta["n_empty_masks"],
+            meta["n_full_masks"],
+            ", ".join(f"{rule} {n}" for rule, n in meta["mask_rules"].items()),
+        )
     except (ParamsError, DatasetError, UnknownNameError) as e:
         raise click.ClickException(str(e)) from e
 

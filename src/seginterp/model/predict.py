@@ -28,10 +28,10 @@ class PredictConfig(StageConfig):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0 or self.batch_size < 1:
-            raise ValueError(
-                f"predict: threshold must be in (0, 1) and batch_size >= 1, got {self}"
-            )
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"predict.threshold must be in (0, 1), got {self.threshold}")
+        if self.batch_size < 1:
+            raise ValueError(f"predict.batch_size must be >= 1, got {self.batch_size}")
 
 
 @torch.no_grad()

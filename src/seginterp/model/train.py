@@ -58,12 +58,14 @@ class TrainConfig(StageConfig):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.num_workers < 0:
-            raise ValueError(
-                "train: epochs and batch_size must be >= 1, lr > 0, num_workers >= 0; "
-                f"got epochs={self.epochs} batch_size={self.batch_size} lr={self.lr} "
-                f"num_workers={self.num_workers}"
-            )
+        for name, ok, rule in (
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("num_workers", self.num_workers >= 0, ">= 0"),
+        ):
+            if not ok:
+                raise ValueError(f"train.{name} must be {rule}, got {getattr(self, name)}")
 
 
 def seed_everything(seed: int) -> None:
