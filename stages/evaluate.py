@@ -1,7 +1,8 @@
 """Stage `evaluate`: fragility, region analysis, sanity check and figures for dataset <D>.
 
-Writes <out>/{fragility,sensitivity,regions,sanity}.parquet, <metrics-dir>/{fragility,regions,
-sanity}.json and, under <plots-dir>, figures/*.png and the per-layer vega tables
+Writes <out>/{fragility,sensitivity,regions,sanity,regions_null}.parquet, <metrics-dir>/
+{fragility,regions,sanity,claims,summary}.json and claims.md (the paper's claims with a verdict
+each) and, under <plots-dir>, figures/*.png and the per-layer vega tables
 (see :mod:`seginterp.evaluate.run`). Under torchrun the images are sharded across ranks and
 rank 0 writes everything; the outputs equal those of one process.
 """
@@ -29,16 +30,18 @@ OUT = click.Path(path_type=Path)
 @click.option("--out", type=OUT, required=True, help="Directory for the per-image tables.")
 @click.option("--metrics-dir", type=OUT, required=True, help="Directory for the metrics JSON.")
 @click.option("--plots-dir", type=OUT, required=True, help="Directory for figures and plots.")
+@click.option("--paper", default=None, help="Paper dataset whose figures the claims quote "
+              "(kvasir-seg, ham10000; default: DATASET; others: none).")  # fmt: skip
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               help="Parameters file.")  # fmt: skip
 def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borders: Path,
          attributions: Path, table_path: Path, out: Path, metrics_dir: Path, plots_dir: Path,
-         params_path: str) -> None:  # fmt: skip
-    """Score the border explanations of DATASET: fragility, regions, sanity, figures."""
+         paper: str | None, params_path: str) -> None:  # fmt: skip
+    """Score the border explanations of DATASET: fragility, regions, sanity, claims, figures."""
     import logging
 
     from seginterp.core import distributed as dist
-    from seginterp.core.io import atomic_dir, write_json, write_parquet
+    from seginterp.core.io import atomic_dir, atomic_path, write_json, write_parquet
     from seginterp.core.params import load_params
     from seginterp.evaluate.config import EvaluateConfig
     from seginterp.evaluate.run import EvaluateInputs, evaluate_dataset
@@ -52,7 +55,9 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     with dist.process_group(resolve_device(cfg.device)):
         level = logging.INFO if dist.is_main() else logging.WARNING
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-        result = evaluate_dataset(dataset, inputs, cfg, acfg, out=out, plots_dir=plots_dir)
+        result = evaluate_dataset(
+            dataset, inputs, cfg, acfg, out=out, plots_dir=plots_dir, paper=paper
+        )
     if result is None:
         return  # another rank of torchrun: rank 0 writes
     with atomic_dir(out) as tmp:
@@ -60,6 +65,8 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
             write_parquet(tmp / f"{name}.parquet", table)
     for name, document in result.documents.items():
         write_json(metrics_dir / f"{name}.json", document)
+    with atomic_path(metrics_dir / "claims.md") as tmp:
+        tmp.write_text(result.claims_md)
     click.echo(result.summary(dataset))
 
 

@@ -1,67 +1,30 @@
-import numpy as np
 import pandas as pd
-import pytest
+from evaluate.test_infidelity_tables import LAYERS, toy_table
 
-from seginterp.evaluate.aggregate import aggregate_infidelity, sigma_key
-
-
-def test_sigma_key():
-    assert sigma_key(0.03) == "sigma_0p03"
-
-
-def _toy_table(n_img: int = 12) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n_img):
-        zero = rng.uniform(1, 2)
-        for norm in (False, True):
-            vals = {
-                ("model", "good", None): zero * 0.2,
-                ("model", "empty", None): zero * rng.uniform(0.98, 1.02),
-                ("layer", "gradcam", "encoder1"): zero * 0.5,
-                ("layer", "deeplift", "encoder1"): zero * 0.9,
-                ("layer", "gradcam", "decoder5"): zero * 0.6,
-                ("layer", "deeplift", "decoder5"): zero * 0.6 * rng.uniform(0.9, 1.1),
-            }
-            for (level, method, layer), v in vals.items():
-                rows.append(
-                    {
-                        "id": f"i{i}",
-                        "sigma": 0.03,
-                        "normalize": norm,
-                        "level": level,
-                        "method": method,
-                        "layer": layer,
-                        "mode": "one-pass",
-                        "scored_function": "border_mean",
-                        "function_mismatch": False,
-                        "infidelity": v,
-                        "zero": zero,
-                        "skill": 1 - v / zero,
-                        "map_l2": 1.0,
-                    }
-                )
-    return pd.DataFrame(rows)
+from seginterp.evaluate.aggregate import (
+    fragility_document,
+    image_counts,
+    regions_document,
+    sanity_document,
+    sigma_key,
+)
+from seginterp.evaluate.config import EvaluateConfig
+from seginterp.evaluate.sanity import SANITY_COLUMNS
+from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS
 
 
-def test_aggregate_infidelity_tables():
-    layers = ["encoder1", "decoder5"]
-    out = aggregate_infidelity(_toy_table(), layers, n_perturb_samples=50, n_boot=200)
-    blk = out["sigma_0p03"]
-    u = blk["unnormalized"]
-    assert u["model"]["good"]["skill"]["mean"] == pytest.approx(0.8)
-    assert u["model"]["good"]["verdict"] == "better than an empty map"
-    assert u["model"]["empty"]["no_better_than_empty_map"] is True
-    assert u["model"]["empty"]["verdict"] == "no better than an empty map"
-    assert u["model"]["good"]["infidelity"]["n"] == 12
-    assert u["pairwise_model"]["good_vs_empty"]["better"] == "good"
-    assert list(u["layer"]["gradcam"]) == layers
-    pl = u["pairwise_layer"]
-    assert pl["gradcam@encoder1_vs_deeplift@encoder1"]["better"] == "gradcam@encoder1"
-    assert pl["gradcam@decoder5_vs_deeplift@decoder5"]["better"] is None
-    assert u["pairwise_layer_method_overall"]["gradcam_vs_deeplift"]["better"] == "gradcam"
-    n = blk["normalized"]
-    assert n["model"]["empty"]["chance_skill"] == pytest.approx(0.02)
-    assert n["model"]["empty"]["no_better_than_chance"] is True
-    assert "than chance (1/n_perturb_samples)" in n["model"]["empty"]["verdict"]
-    assert n["model"]["good"]["verdict"] == "better than chance (1/n_perturb_samples)"
+def test_documents_name_their_statistics_and_conventions():
+    cfg = EvaluateConfig(bootstrap=100)
+    counts = image_counts(pd.Series(["ok"] * 12 + ["empty_prediction"]), 0, 12)
+    assert counts["n_without_border"] == 1 and counts["n_evaluated"] == 12
+    sens = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
+    frag = fragility_document(toy_table(), sens, LAYERS, cfg, counts, {})
+    assert sigma_key(0.03) in frag["infidelity"]
+    assert {"skill_ratio_of_means", "skill_per_image_mean"} <= set(frag["statistics"])
+    assert set(frag["layer_conventions"]) == {"activation", "paper_bilinear"}
+    rank = frag["layer_ranking"]["sigma_0p03"]["by_method"]["gradcam"]
+    assert rank["changed"] is True and rank["spearman"] is None  # two layers: no ρ
+    regions = regions_document(pd.DataFrame(), pd.DataFrame(), LAYERS, cfg, counts)
+    assert regions["null"] == {"n_images": 0, "model": {}, "layer": {}, "encoder_depth_trend": {}}
+    sanity = sanity_document(pd.DataFrame(columns=list(SANITY_COLUMNS)), cfg, 0.0)
+    assert sanity["n_images"] == 0 and sanity["methods"] == {}

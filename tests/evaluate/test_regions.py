@@ -5,6 +5,7 @@ import pytest
 from seginterp.evaluate.regions import (
     REGIONS,
     aggregate_regions,
+    coverage,
     depth_trend,
     region_masks,
     region_mass,
@@ -105,3 +106,15 @@ def test_depth_trend_and_aggregation():
     assert trend["layers"] == layers[:5] and trend["n_positive"] == 6
     assert trend["rho"]["mean"] == pytest.approx(1.0)
     assert depth_trend({"a": [0.1], "b": [0.2]})["n"] == 0  # fewer than 3 layers: no trend
+
+
+def test_coverage_counts_the_pixels_holding_most_of_the_mass():
+    a = np.zeros((10, 10))
+    a[0, :5] = 1.0  # 5 of 100 pixels hold all the mass
+    assert coverage(a) == pytest.approx(0.05)
+    assert coverage(np.ones((10, 10))) == pytest.approx(0.9)
+    assert coverage(np.zeros((4, 4))) is None
+    m, b = _square()
+    assert region_mass(np.ones(m.shape), region_masks(m, b, 1))["coverage_90"] == pytest.approx(
+        130 / 144
+    )

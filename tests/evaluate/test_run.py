@@ -21,8 +21,11 @@ def _load_stage(name: str):
     return mod.main
 
 
-@pytest.mark.slow
-def test_evaluate_stage_end_to_end(tmp_path):
+LAYERS = ["encoder1", "bottleneck", "decoder5"]
+
+
+def _run_stages(tmp_path, no_border: bool = False):
+    """Inputs of a tiny pipeline state, the attribute stage, then the evaluate stage."""
     from seginterp.explain.borders import border_pixels, border_status
     from seginterp.model.net import ModelConfig, save_model
 
@@ -35,6 +38,8 @@ def test_evaluate_stage_end_to_end(tmp_path):
     images = (rng.uniform(0, 60, (n, size, size, 3)) + truths[..., None] * 150).astype(np.uint8)
     preds = truths.copy()
     preds[1] = 0  # no border: counted, never averaged
+    if no_border:
+        preds[:] = 0
     ids = [f"im{i}" for i in range(n)]
     prep, pr, bd, md = (tmp_path / d for d in ("prepared", "predictions", "borders", "model"))
     for d in (prep, pr, bd, md):
@@ -45,7 +50,9 @@ def test_evaluate_stage_end_to_end(tmp_path):
     cfg = ModelConfig(encoder="resnet18", decoder_channels=(8, 8, 4, 4, 4))
     save_model(md / "model.pt", tiny_unet(), cfg)
     np.save(pr / "masks.npy", preds)
-    pd.DataFrame({"id": ids, "index": range(n)}).to_parquet(pr / "per_image.parquet")
+    pd.DataFrame(
+        {"id": ids, "index": range(n), "iou": [0.9, 0.0, 0.8, 0.7], "dice": [0.95, 0.0, 0.9, 0.8]}
+    ).to_parquet(pr / "per_image.parquet")
     borders = np.stack([border_pixels(p) for p in preds]).astype(np.uint8)
     np.save(bd / "borders.npy", borders)
     pd.DataFrame(
@@ -56,7 +63,7 @@ def test_evaluate_stage_end_to_end(tmp_path):
             "status": [border_status(p) for p in preds],
         }
     ).to_parquet(bd / "borders.parquet")
-    layers = ["encoder1", "bottleneck", "decoder5"]
+    layers = LAYERS
     params = {
         "datasets": ["t"],
         "t": {
@@ -123,19 +130,27 @@ def test_evaluate_stage_end_to_end(tmp_path):
         catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output
+    return mdir, plots
 
+
+@pytest.mark.slow
+def test_evaluate_stage_end_to_end(tmp_path):
+    mdir, plots = _run_stages(tmp_path)
+    layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())
     assert frag["n_images"] == 4 and frag["n_without_border"] == 1 and frag["n_evaluated"] == 3
     assert frag["without_border_by_status"] == {"empty_prediction": 1}
     blk = frag["infidelity"]["sigma_0p1"]["unnormalized"]
     sal = blk["model"]["saliency"]
     assert sal["infidelity"]["n"] == 3 and sal["mode"] == "one-pass"
-    assert {"infidelity", "zero_infidelity", "skill", "verdict"} <= set(sal)
+    assert {"infidelity", "zero_infidelity", "skill_ratio_of_means", "verdict"} <= set(sal)
     gbp = blk["model"]["guided_backprop"]
     assert gbp["mode"] == "sampled(8)" and gbp["scored_function"] == "sample_mean(8)"
     assert list(blk["layer"]["gradcam"]) == layers
     assert "saliency_vs_deeplift" in blk["pairwise_model"]
     assert "gradcam@bottleneck_vs_deeplift@bottleneck" in blk["pairwise_layer"]
+    assert list(blk["layer_paper_bilinear"]["deeplift"]) == layers
+    assert set(frag["layer_ranking"]["sigma_0p03"]["by_method"]) == {"gradcam", "deeplift"}
     sens = frag["sensitivity"]
     assert sens["n_images"] == 1 and set(sens["model"]) == {
         "saliency",
@@ -157,7 +172,9 @@ def test_evaluate_stage_end_to_end(tmp_path):
     }
 
     df = pd.read_parquet(tmp_path / "eval" / "fragility.parquet")
-    assert len(df) == 3 * 2 * 2 * (3 + 2 * len(layers))  # images × σ × normalize × maps
+    # images × σ × normalize × (model maps + layer maps under 2 conventions)
+    assert len(df) == 3 * 2 * 2 * (3 + 2 * 2 * len(layers))
+    assert set(df["convention"]) == {"input", "activation", "paper_bilinear"}
     assert set(df["id"]) == {"im0", "im2", "im3"}
     for name in ("maps.png", "layers_gradcam.png", "layers_deeplift.png"):
         with Image.open(plots / "figures" / name) as im:
@@ -165,3 +182,29 @@ def test_evaluate_stage_end_to_end(tmp_path):
     csv = pd.read_csv(plots / "layer_infidelity" / "gradcam.csv")
     assert list(csv["layer"]) == layers and {"layer_index", "infidelity", "skill"} <= set(csv)
     assert list(pd.read_csv(plots / "layer_regions" / "deeplift.csv")["layer"]) == layers
+
+    claims = json.loads((mdir / "claims.json").read_text())
+    assert claims["dataset"] == "t" and claims["n_images"] == 3
+    assert sum(claims["counts"].values()) == len(claims["claims"]) >= 8
+    assert claims["claims"][0]["why"] == "no paper figure for this dataset"
+    assert (mdir / "claims.md").read_text().startswith("Claims of the paper on `t`")
+    summary = json.loads((mdir / "summary.json").read_text())
+    assert summary["n"] == {"test": 4, "scored": 3} and "mDice" in summary["test"]
+    methods = json.loads((mdir / "methods.json").read_text())
+    assert set(methods["infd"]) == {"sal", "dl", "gbp"} and methods["sigma"] == 0.03
+    null = pd.read_parquet(tmp_path / "eval" / "regions_null.parquet")
+    assert set(null["weights"]) == {"trained", "randomized"} and null["id"].nunique() == 3
+    assert regions["null"]["n_images"] == 3
+
+
+@pytest.mark.slow
+def test_evaluate_without_any_border_writes_inconclusive_claims(tmp_path):
+    """No explainable image: the claims, summary and methods files are still written."""
+    mdir, _ = _run_stages(tmp_path, no_border=True)
+    claims = json.loads((mdir / "claims.json").read_text())
+    assert claims["n_images"] == 0 and claims["counts"]["inconclusive"] == len(claims["claims"])
+    assert {c["why"] for c in claims["claims"][1:]} == {"no explainable image"}
+    assert "0 explained test images" in (mdir / "claims.md").read_text()
+    summary = json.loads((mdir / "summary.json").read_text())
+    assert summary["n"] == {"test": 4, "scored": 0} and "skill" not in summary
+    assert json.loads((mdir / "methods.json").read_text()) == {"sigma": None}

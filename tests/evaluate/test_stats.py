@@ -4,6 +4,8 @@ import pytest
 from seginterp.evaluate.stats import (
     bootstrap_ci,
     holm,
+    median_summary,
+    min_wilcoxon_p,
     paired_test,
     pairwise_tests,
     ratio_skill,
@@ -28,17 +30,15 @@ def test_bootstrap_is_seeded_and_summary_handles_no_images():
     x = np.arange(20.0)
     assert bootstrap_ci(x, 200, seed=3) == bootstrap_ci(x, 200, seed=3)
     assert summary([], 100) == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
-    s = summary([2.0], 100)
-    assert s == {"mean": 2.0, "ci_low": 2.0, "ci_high": 2.0, "n": 1}
     with pytest.raises(ValueError, match="non-finite"):
         summary([1.0, float("nan")])
 
 
 def test_ratio_skill_bounds():
     zero = np.array([1.0, 2.0, 4.0])
-    assert ratio_skill(zero, zero, 100)["mean"] == pytest.approx(0.0)
+    assert ratio_skill(zero, zero, 100)["ratio_of_means"] == pytest.approx(0.0)
     perfect = ratio_skill(np.zeros(3), zero, 100)
-    assert perfect["mean"] == perfect["ci_low"] == perfect["ci_high"] == 1.0
+    assert perfect["ratio_of_means"] == perfect["ci_low"] == perfect["ci_high"] == 1.0
     worse = ratio_skill(3 * zero, zero, 100)
     assert worse["ci_high"] < 0
     with pytest.raises(ValueError, match="> 0"):
@@ -60,7 +60,8 @@ def test_paired_test_detects_a_planted_difference_and_not_a_null_one():
     assert res["a_vs_b"]["better"] == "a" and res["a_vs_b"]["p_holm"] < 1e-4
     assert res["b_vs_c"]["better"] == "c"
     assert res["a_vs_c"]["better"] is None and res["a_vs_c"]["p_value"] > 0.05
-    assert "more faithful" in res["a_vs_b"]["verdict"]
+    assert "a is better by infidelity" in res["a_vs_b"]["verdict"]
+    assert res["a_vs_b"]["testable"] and res["a_vs_b"]["basis"] == "infidelity"
     # higher-is-better flips the direction
     flipped = pairwise_tests({"a": a, "b": b}, lower_is_better=False)
     assert flipped["a_vs_b"]["better"] == "b"
@@ -80,3 +81,41 @@ def test_pairwise_tests_restricted_family():
     v = {k: rng.normal(size=12) for k in "abcd"}
     res = pairwise_tests(v, pairs=[("a", "b"), ("c", "d")])
     assert list(res) == ["a_vs_b", "c_vs_d"]
+
+
+def test_ratio_of_means_is_named_and_differs_from_the_per_image_mean():
+    """Defect 4: the skill over images is a ratio of means, not a mean of per-image skills."""
+    infd, zero = np.array([0.5, 1.0, 30.0]), np.array([1.0, 2.0, 20.0])
+    r = ratio_skill(infd, zero, 100)
+    assert set(r) == {"ratio_of_means", "ci_low", "ci_high", "n"}
+    assert r["ratio_of_means"] == pytest.approx(1 - 31.5 / 23.0)
+    assert np.mean(1 - infd / zero) == pytest.approx(1 / 3 * (0.5 + 0.5 - 0.5))
+    m = median_summary([3.0, 1.0, 2.0, 10.0], 200)
+    assert m["median"] == 2.5 and m["ci_low"] <= 2.5 <= m["ci_high"]
+
+
+def test_no_interval_from_fewer_than_three_values():
+    """Defect 8: a "95% CI" of 2 values is only those values; report too few instead."""
+    s = summary([0.2, 0.9], 100)
+    assert s["mean"] == pytest.approx(0.55) and s["ci_low"] is None and s["ci_high"] is None
+    assert "too few" in s["note"]
+    assert summary([2.0], 100)["ci_low"] is None
+    assert ratio_skill([1.0, 2.0], [2.0, 2.0], 100)["ci_low"] is None
+    assert summary([1.0, 2.0, 3.0], 100)["ci_low"] is not None
+
+
+def test_too_few_images_to_test_is_not_no_difference():
+    """Defect 8: with n < 6 an exact two-sided Wilcoxon can never reach p < 0.05 (2/2^n); the
+    old verdict said "no significant difference" even when a beat b on every image."""
+    assert min_wilcoxon_p(5) == pytest.approx(0.0625) and min_wilcoxon_p(6) < 0.05
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.5, 5.0])  # a lower on every image
+    r = pairwise_tests({"a": a, "b": b})["a_vs_b"]
+    assert r["testable"] is False and r["better"] is None
+    assert r["verdict"].startswith("too few images to test")
+    six = pairwise_tests({"a": np.arange(6.0), "b": np.arange(6.0) + np.arange(1, 7)})["a_vs_b"]
+    assert six["testable"] and six["better"] == "a"
+    # Holm over 10 pairs: 6 images can never survive (10 × 2/64 > 0.05)
+    rng = np.random.default_rng(0)
+    many = pairwise_tests({k: rng.normal(size=6) + i for i, k in enumerate("abcde")})
+    assert not any(r["testable"] for r in many.values())
+    assert "Holm over 10 pairs" in many["a_vs_b"]["verdict"]

@@ -82,18 +82,18 @@ def test_every_method_declares_its_rules(gradcam_relu):
             m = reg.get(name)
             assert isinstance(m, Method) and m.name == name and m.level == level
             assert m.description and isinstance(m.variant(c), str)
-            if m.linear(c):
+            if m.is_linear(c):
                 assert m.one_pass is not None, name
             else:
                 rule = m.exact_rule(c, "decoder3" if level == "layer" else None)
                 assert isinstance(rule, ExactRule) and (rule.layers or rule.guided), name
                 assert all(layer in LAYERS for layer in rule.layers)
-    assert LAYER_METHODS.get("gradcam").linear(c) is (not gradcam_relu)
+    assert LAYER_METHODS.get("gradcam").is_linear(c) is (not gradcam_relu)
 
 
 def test_a_method_without_a_rule_is_refused():
     with pytest.raises(ValueError, match="neither a one-pass nor an exact rule"):
-        Method("x", "model", "nothing", lambda c: True, lambda c: "")
+        Method("x", "nothing")
 
 
 def test_a_new_method_is_one_file_and_one_registry_line(trained, monkeypatch):
@@ -102,9 +102,7 @@ def test_a_new_method_is_one_file_and_one_registry_line(trained, monkeypatch):
     _, safe, x, border = trained
     toy = Method(
         name="abs_guided_backprop",
-        level="model",
         description="|Guided Backprop| per pixel, averaged",
-        linear=lambda c: False,
         variant=lambda c: "abs",
         exact=lambda c, layer: ExactRule(lambda chunk: chunk.guided.abs(), guided=True),
     )

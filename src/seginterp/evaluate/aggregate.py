@@ -14,71 +14,49 @@ import numpy as np
 import pandas as pd
 
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.infidelity import chance_skill
+from seginterp.evaluate.infidelity_tables import (
+    TINY_RMS_RATIO,
+    aggregate_infidelity,
+    layer_ranking,
+    sigma_key,
+)
+from seginterp.evaluate.layer_infidelity import ACTIVATION, CONVENTIONS
+from seginterp.evaluate.null import aggregate_null
 from seginterp.evaluate.regions import aggregate_regions
-from seginterp.evaluate.sanity import aggregate_sanity
-from seginterp.evaluate.stats import pairwise_tests, ratio_skill, summary
+from seginterp.evaluate.sanity import SANITY_RHO, aggregate_sanity
+from seginterp.evaluate.stats import MIN_CI_VALUES, pairwise_tests, summary
+
+__all__ = ["fragility_document", "image_counts", "regions_document", "sanity_document", "sigma_key"]
 
 FUNCTION_DOC = (
     "f(x) = mean over the frozen border B of the logits z_q(x) (B from the unperturbed "
     "prediction); a sampled(K) map is scored against the mean over its own K pixels"
 )
-LAYER_CONVENTION = (
-    "layer maps are channel-summed, bilinearly upsampled to the input and broadcast to every "
-    "input channel: <Phi, I> = sum_hw L[h,w] * sum_c I_c[h,w]"
-)
+STATISTICS = {
+    "infidelity": "mean over images of the per-image infidelity, 95% percentile bootstrap",
+    "zero_infidelity": "mean over images of the all-zero map's score E[df^2]",
+    "skill_ratio_of_means": "1 - sum INFD / sum E[df^2] over images (images weighted by E[df^2])",
+    "skill_per_image_mean": "mean over images of 1 - INFD/E[df^2]",
+    "skill_per_image_median": "median over images of 1 - INFD/E[df^2]",
+    "intervals": f"null (with a note) when fewer than {MIN_CI_VALUES} values",
+    "rows": "one row per map and mode; a method with several modes gets rows <method>[<mode>]",
+    "pairs": "Wilcoxon + Holm per family, on infidelity when both maps were scored against the "
+    "same function on every image, else on skill (basis of each pair); 'too few images to test' "
+    "when the exact test cannot reach alpha",
+    "verdicts": "unnormalized: better/worse than/no better than an empty map, or 'tiny map' when "
+    f"the median rms<Phi,I>/rms(df) < {TINY_RMS_RATIO:g} (skill ~ 0 whatever the pattern); "
+    "normalized: better/worse than chance, or 'no information' at chance (1/n_perturb_samples)",
+}
 REGIONS_DOC = (
     "band = border dilated by band_width px (4-connected); inside = prediction "
     "minus band; outside = rest; model maps summed over channels"
 )
 SANITY_DOC = (
     "Spearman rank correlation over pixels between the channel-summed map of the "
-    "trained model and of the same architecture re-initialized (seeded); same border"
+    "trained model and of the same architecture re-initialized (seeded); same border; verdict on "
+    f"the rank correlation of |maps| against {SANITY_RHO:g}, 'too few images' below "
+    f"{MIN_CI_VALUES} images"
 )
-
-
-def sigma_key(sigma: float) -> str:
-    """JSON key of a σ without dots (DVC flattens metric keys with dots): 0.03 -> ``sigma_0p03``."""
-    return "sigma_" + f"{sigma:g}".replace(".", "p").replace("-", "m")
-
-
-def _skill_verdict(skill: Mapping[str, Any], chance: float, normalize: bool) -> str:
-    lo, hi = skill["ci_low"], skill["ci_high"]
-    ref = "chance (1/n_perturb_samples)" if normalize else "an empty map"
-    if lo is None:
-        return "no images"
-    if hi < chance:
-        return f"worse than {ref}"
-    if lo <= chance:
-        return f"no better than {ref}"
-    return f"better than {ref}"
-
-
-def _map_block(
-    sub: pd.DataFrame, n_boot: int, seed: int, chance: float, normalize: bool
-) -> dict[str, Any]:
-    """Summary of one map (method or layer × method) over images."""
-    infd = sub["infidelity"].to_numpy(dtype=np.float64)
-    zero = sub["zero"].to_numpy(dtype=np.float64)
-    moved = zero > 0  # an image whose f never moved under the draws has no skill to score
-    skill = ratio_skill(infd[moved], zero[moved], n_boot, seed)
-    per_image = sub["skill"].to_numpy(dtype=np.float64)[moved]
-    modes = sorted(set(sub["mode"].astype(str)))
-    functions = sorted(set(sub["scored_function"].astype(str)))
-    return {
-        "infidelity": summary(infd, n_boot, seed),
-        "zero_infidelity": summary(zero, n_boot, seed),
-        "skill": skill,
-        "skill_per_image_median": float(np.median(per_image)) if len(per_image) else None,
-        "chance_skill": chance,
-        "no_better_than_empty_map": bool(skill["ci_low"] is not None and skill["ci_low"] <= 0),
-        "no_better_than_chance": bool(skill["ci_low"] is not None and skill["ci_low"] <= chance),
-        "verdict": _skill_verdict(skill, chance, normalize),
-        "map_l2_median": float(sub["map_l2"].median()) if len(sub) else None,
-        "mode": modes[0] if len(modes) == 1 else modes,
-        "scored_function": functions[0] if len(functions) == 1 else functions,
-        "function_mismatch": bool(sub["function_mismatch"].any()),
-    }
 
 
 def _aligned(sub: pd.DataFrame, names: Sequence[str], col: str, by: str) -> dict[str, np.ndarray]:
@@ -86,89 +64,6 @@ def _aligned(sub: pd.DataFrame, names: Sequence[str], col: str, by: str) -> dict
     wide = sub.pivot_table(index="id", columns=by, values=col, aggfunc="first")
     wide = wide[[n for n in names if n in wide.columns]].dropna()
     return {n: wide[n].to_numpy(dtype=np.float64) for n in wide.columns}
-
-
-def _infidelity_block(
-    sub: pd.DataFrame,
-    layer_order: Sequence[str],
-    chance: float,
-    normalize: bool,
-    n_boot: int,
-    seed: int,
-    alpha: float,
-) -> dict[str, Any]:
-    """The tables of one σ and normalize setting (see :func:`aggregate_infidelity`)."""
-    block: dict[str, Any] = {"model": {}, "layer": {}}
-    model = sub[sub["level"] == "model"]
-    methods = list(dict.fromkeys(model["method"]))
-    for m in methods:
-        block["model"][m] = _map_block(model[model["method"] == m], n_boot, seed, chance, normalize)
-    block["pairwise_model"] = pairwise_tests(
-        _aligned(model, methods, "infidelity", "method"), alpha
-    )
-    layer = sub[sub["level"] == "layer"].copy()
-    lmethods = list(dict.fromkeys(layer["method"]))
-    for lm in lmethods:
-        per = layer[layer["method"] == lm]
-        block["layer"][lm] = {
-            k: _map_block(per[per["layer"] == k], n_boot, seed, chance, normalize)
-            for k in layer_order
-            if k in set(per["layer"])
-        }
-    layer["name"] = layer["method"] + "@" + layer["layer"].astype(str)
-    names = [f"{lm}@{k}" for k in layer_order for lm in lmethods]
-    pairs = [
-        (f"{a}@{k}", f"{b}@{k}")
-        for k in layer_order
-        for i, a in enumerate(lmethods)
-        for b in lmethods[i + 1 :]
-    ]
-    values = _aligned(layer, names, "infidelity", "name")
-    pairs = [p for p in pairs if p[0] in values and p[1] in values]
-    block["pairwise_layer"] = pairwise_tests(values, alpha, pairs=pairs)
-    overall = layer.groupby(["id", "method"])["infidelity"].mean().unstack().dropna()
-    block["pairwise_layer_method_overall"] = pairwise_tests(
-        {c: overall[c].to_numpy() for c in lmethods if c in overall.columns},
-        alpha,
-        what="infidelity averaged over layers",
-    )
-    return block
-
-
-def aggregate_infidelity(
-    df: pd.DataFrame,
-    layer_order: Sequence[str],
-    n_perturb_samples: int,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> dict[str, Any]:
-    """The infidelity tables from per-image rows.
-
-    Args:
-        df: long DataFrame, one row per image × σ × normalize × map, columns ``id, sigma,
-            normalize, level, method, layer, mode, scored_function, function_mismatch,
-            infidelity, zero, skill, map_l2``.
-        layer_order: layer names in network order (encoder1 … decoder5).
-        n_perturb_samples: draws per σ (sets the normalized chance skill).
-
-    Returns:
-        ``{sigma_<σ>: {sigma, unnormalized|normalized: {model: {method: block}, layer:
-        {layer_method: {layer: block}}, pairwise_model, pairwise_layer,
-        pairwise_layer_method_overall}}}``; pairwise tests compare infidelity per image
-        (equivalently skill, the zero score being shared), Wilcoxon + Holm within each family.
-    """
-    out: dict[str, Any] = {}
-    for sigma in sorted(set(df["sigma"])):
-        sblock: dict[str, Any] = {"sigma": float(sigma)}
-        for normalize in (False, True):
-            sub = df[(df["sigma"] == sigma) & (df["normalize"] == normalize)]
-            chance = chance_skill(n_perturb_samples, normalize)
-            sblock["normalized" if normalize else "unnormalized"] = _infidelity_block(
-                sub, layer_order, chance, normalize, n_boot, seed, alpha
-            )
-        out[sigma_key(float(sigma))] = sblock
-    return out
 
 
 def aggregate_sensitivity(
@@ -256,9 +151,14 @@ def fragility_document(
         if len(frag)
         else {}
     )
+    ranking = {k: layer_ranking(v["unnormalized"]) for k, v in infidelity.items()}
     return {
         "function": FUNCTION_DOC,
-        "layer_map_convention": LAYER_CONVENTION,
+        "statistics": STATISTICS,
+        "layer_conventions": CONVENTIONS,
+        "layer": f"'layer' blocks are in the {ACTIVATION} convention (resolution-independent); "
+        "'layer_paper_bilinear' blocks are the paper's",
+        "layer_ranking": ranking,
         "perturbation": {
             "kind": "gaussian, I ~ N(0, sigma^2) per input value; perturbed input x - I",
             "sigma": list(cfg.infidelity_sigma),
@@ -275,15 +175,23 @@ def fragility_document(
 
 def regions_document(
     regions: pd.DataFrame,
+    null: pd.DataFrame,
     layer_order: Sequence[str],
     cfg: EvaluateConfig,
     counts: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """regions.json: the region convention, image counts and the per-map region tables."""
+    """regions.json: the region convention, image counts, the per-map region tables and the
+    randomized-weights null (``null``, :func:`seginterp.evaluate.null.aggregate_null`)."""
     tables = (
         aggregate_regions(regions, layer_order, cfg.bootstrap, cfg.seed) if len(regions) else {}
     )
-    return {"band_width": cfg.band_width, "regions": REGIONS_DOC, **counts, **tables}
+    return {
+        "band_width": cfg.band_width,
+        "regions": REGIONS_DOC,
+        **counts,
+        **tables,
+        "null": aggregate_null(null, layer_order, cfg.bootstrap, cfg.seed, cfg.alpha),
+    }
 
 
 def sanity_document(sanity: pd.DataFrame, cfg: EvaluateConfig, seconds: float) -> dict[str, Any]:

@@ -21,7 +21,9 @@ class EvaluateConfig(StageConfig):
     null = every map over its own pixels; K = maps that are not one-pass (exact / sampled, whose
     cost grows with the pixel count) are re-explained over a seeded sample of at most K of their
     pixels — at x, at the perturbed inputs and for both models of the sanity check (recorded in
-    the ``function`` column).
+    the ``function`` column). ``null_images`` bounds the images whose maps are re-explained by the
+    randomized-weights model for the region null (null = every scored image; 0 = no null, so
+    region claims stay inconclusive).
     """
 
     section: ClassVar[str] = "evaluate"
@@ -40,6 +42,7 @@ class EvaluateConfig(StageConfig):
     batch_size: int = 25
     alpha: float = 0.05
     recompute_max_pixels: int | None = None
+    null_images: int | None = None
 
     def __post_init__(self) -> None:
         if not self.infidelity_sigma or any(not s > 0 for s in self.infidelity_sigma):
@@ -62,6 +65,8 @@ class EvaluateConfig(StageConfig):
         for name in ("sensitivity_max_images", "band_width", "sanity_images", "figure_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"evaluate.{name} must be >= 0, got {getattr(self, name)}")
+        if self.null_images is not None and self.null_images < 0:
+            raise ValueError(f"evaluate.null_images must be >= 0 or null, got {self.null_images}")
         if self.recompute_max_pixels is not None and self.recompute_max_pixels < 1:
             raise ValueError(
                 f"evaluate.recompute_max_pixels must be >= 1 or null, got "

@@ -1,13 +1,16 @@
 """Figures like the paper's (PNG, matplotlib Agg) and the tables behind the per-layer vega plots.
 
-- :func:`image_rows_figure` (Figs 5/8): one row per image: image, ground truth, prediction with its
-  border, then each model-level map (channel-summed) over the grey image in a diverging colormap
-  centred at zero. One colour scale per row (symmetric, ±99.5th percentile of |map| over the row's
-  maps), so maps of one image compare in magnitude; opacity grows with |value|, so the image shows
-  through where a map is ~0.
+- :func:`image_rows_figure` (Figs 5/8): one row per image: the image with the ground truth
+  (green) and the prediction (magenta) outlined, the ground truth, the prediction with its border
+  (yellow), then each model-level map (channel-summed) over the grey image in a diverging colormap
+  centred at zero; opacity grows with |value|, so the image shows through where a map is ~0.
 - :func:`layer_grid_figure` (Figs 6/7/9/10): one row per image, one column per layer (encoder1 …
-  decoder5) for one layer method; each cell has its own symmetric scale (layer magnitudes differ by
-  orders; the value printed above each cell is its scale).
+  decoder5) for one layer method.
+- Colour scales (:func:`panel_scales`): symmetric, ±the 99.5th percentile of |Φ|
+  (:data:`SCALE_PERCENTILE`), per panel by default (``scale="panel"``: maps of very different
+  magnitude all stay visible, as in the paper's figures) or shared per row (``scale="row"``: the
+  maps of one image compare in magnitude). The scale is printed on each panel and each colour bar
+  is labelled. A ``sampled(K)`` map says so in its title.
 - :func:`choose_images`: evenly spaced positions, a deterministic choice.
 - :func:`write_map_figures`: both kinds of figures from the stored maps of the shown images.
 - :func:`layer_plot_tables` / :func:`write_plot_tables`: per-layer rows for DVC vega plots (CSV).
@@ -19,16 +22,24 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from seginterp.core.io import atomic_path
 from seginterp.evaluate.regions import to_2d
 from seginterp.explain.store import ImageMaps, MapKey
 
 CMAP = "RdBu_r"  # diverging: red positive, blue negative, white at zero
+SCALE_PERCENTILE = 99.5  # a colour scale's half-range: this percentile of |Φ|
+TRUTH_COLOUR, PRED_COLOUR, BORDER_COLOUR = "#00c853", "#d500f9", (1.0, 0.85, 0.0)
+COLORBAR_LABEL = "attribution (signed)"
+Scale = Literal["panel", "row"]
+METHOD_NAMES: dict[str, str] = {  # display names (others: "_" -> " ")
+    "saliency": "Saliency", "integrated_gradients": "Integrated Gradients",
+    "deeplift": "DeepLIFT", "input_x_gradient": "Input × Gradient", "gradcam": "Grad-CAM",
+    "guided_backprop": "Guided Backprop", "guided_gradcam": "Guided Grad-CAM",
+}  # fmt: skip
 
 
 def choose_images(n: int, k: int) -> list[int]:
@@ -40,20 +51,22 @@ def choose_images(n: int, k: int) -> list[int]:
     return sorted({round(float(v)) for v in np.linspace(0, n - 1, k)})
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def method_title(method: str, mode: str | None = None) -> str:
+    """Display name of ``method``, with `` — sampled(K)`` when ``mode`` is a sampled mode."""
+    name = METHOD_NAMES.get(method, method.replace("_", " "))
+    return f"{name} — {mode}" if mode and mode.startswith("sampled") else name
+
+
+def _rgb(image: np.ndarray, grey: bool = False) -> np.ndarray:
+    """(H, W, 3) or (H, W) in [0, 1] (uint8 range scaled); ``grey``: the channel mean (H, W)."""
     img = np.asarray(image, dtype=np.float64)
-    if img.max() > 1.0:
-        img = img / 255.0
-    return img.mean(axis=-1) if img.ndim == 3 else img
+    img = np.clip(img / 255.0 if img.max() > 1.0 else img, 0, 1)
+    return img.mean(axis=-1) if grey and img.ndim == 3 else img
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image, dtype=np.float64)
-    return np.clip(img / 255.0 if img.max() > 1.0 else img, 0, 1)
-
-
-def symmetric_scale(maps: Sequence[np.ndarray], q: float = 99.5) -> float:
-    """Half-range of a colour scale centred at 0: the ``q``-th percentile of |values|, > 0."""
+def symmetric_scale(maps: Sequence[np.ndarray], q: float = SCALE_PERCENTILE) -> float:
+    """Half-range of a colour scale centred at 0: the ``q``-th percentile of |values|, > 0
+    (the max of |values| when that percentile is 0, 1 for an all-zero map)."""
     vals = np.concatenate([np.abs(np.asarray(m, dtype=np.float64)).ravel() for m in maps])
     if vals.size == 0:
         return 1.0
@@ -63,11 +76,93 @@ def symmetric_scale(maps: Sequence[np.ndarray], q: float = 99.5) -> float:
     return s if s > 0 else 1.0
 
 
+def panel_scales(
+    maps: Sequence[np.ndarray], scale: Scale = "panel", q: float = SCALE_PERCENTILE
+) -> list[float]:
+    """The colour half-range of each map (H, W) of one row: its own :func:`symmetric_scale`
+    (``"panel"``) or one shared by the whole row (``"row"``)."""
+    if scale == "row":
+        return [symmetric_scale(maps, q)] * len(maps) if len(maps) else []
+    if scale == "panel":
+        return [symmetric_scale([m], q) for m in maps]
+    raise ValueError(f"scale must be 'panel' or 'row', got {scale!r}")
+
+
+def _caption(scale: Scale) -> str:
+    where = "own scale per panel" if scale == "panel" else "one scale per row"
+    return (
+        f"red +, blue −, opacity ∝ |Φ|; {where}: ±p{SCALE_PERCENTILE:g} of |Φ|, printed bottom-left"
+    )
+
+
 def _overlay(ax: Any, image: np.ndarray, attr: np.ndarray, scale: float) -> Any:
-    """Grey image with ``attr`` (H, W) on top, colour centred at 0, opacity ∝ |attr| / scale."""
-    ax.imshow(_grey(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    """Grey image with ``attr`` (H, W) on top, colour centred at 0, opacity ∝ |attr| / scale;
+    the colour bar (labelled :data:`COLORBAR_LABEL`) and the printed scale; returns the bar."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import FuncFormatter
+
+    ax.imshow(_rgb(image, grey=True), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     alpha = np.clip(np.abs(attr) / scale, 0, 1) * 0.9
-    return ax.imshow(attr, cmap=CMAP, vmin=-scale, vmax=scale, alpha=alpha, interpolation="nearest")
+    ax.imshow(attr, cmap=CMAP, vmin=-scale, vmax=scale, alpha=alpha, interpolation="nearest")
+    ax.text(
+        0.03, 0.03, f"±{scale:.2g}", transform=ax.transAxes, fontsize=7, va="bottom",
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+    )  # fmt: skip
+    mappable = plt.cm.ScalarMappable(norm=Normalize(-scale, scale), cmap=CMAP)
+    cb = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02, ticks=[-scale, 0, scale])
+    cb.ax.tick_params(labelsize=6)
+    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+    cb.set_label(COLORBAR_LABEL, fontsize=7, labelpad=1)
+    return cb
+
+
+def outline_masks(ax: Any, truth: np.ndarray, pred: np.ndarray) -> list[Any]:
+    """Outline ``truth`` (green) and ``pred`` (magenta, dashed), (H, W) masks, on ``ax``; returns
+    the contour sets drawn (none for a mask that is all 0 or all 1)."""
+    drawn = []
+    for mask, colour, style in ((truth, TRUTH_COLOUR, "solid"), (pred, PRED_COLOUR, "dashed")):
+        m = np.asarray(mask, dtype=float)
+        if m.min() < 0.5 < m.max():
+            drawn.append(
+                ax.contour(m, levels=[0.5], colors=[colour], linewidths=1.2, linestyles=style)
+            )
+    return drawn
+
+
+def _legend(fig: Any) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Line2D([], [], color=TRUTH_COLOUR, label="ground truth (outline)"),
+        Line2D([], [], color=PRED_COLOUR, linestyle="--", label="prediction (outline)"),
+        Patch(color=BORDER_COLOUR, label="border B of the prediction"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+
+
+def _figure(nrow: int, ncol: int, w: float, h: float) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = (w * ncol, h * nrow + 0.5)
+    fig, axes = plt.subplots(nrow, ncol, figsize=size, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    return fig, axes
+
+
+def _map_panels(
+    axes: Sequence[Any], image: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str],
+    scale: Scale, fontsize: float,
+) -> None:  # fmt: skip
+    """Each map (H, W) over ``image`` on its axis, titled, at its :func:`panel_scales` scale."""
+    for ax, a, title, s in zip(axes, maps, titles, panel_scales(maps, scale), strict=True):
+        _overlay(ax, image, a, s)
+        ax.set_title(title, fontsize=fontsize)
 
 
 def _save(fig: Any, path: str | Path) -> None:
@@ -78,14 +173,10 @@ def _save(fig: Any, path: str | Path) -> None:
     plt.close(fig)
 
 
-def _no_ticks(ax: Any) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 @dataclass
 class ImageRow:
-    """One image of :func:`image_rows_figure`: arrays (H, W[, 3]) and maps name -> (C|-, H, W)."""
+    """One image of :func:`image_rows_figure`: arrays (H, W[, 3]), maps name -> (C|-, H, W),
+    and optionally each map's mode (name -> ``exact`` / ``one-pass`` / ``sampled(K)``)."""
 
     image_id: str
     image: np.ndarray
@@ -93,42 +184,40 @@ class ImageRow:
     pred: np.ndarray
     border: np.ndarray
     maps: dict[str, np.ndarray] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
 
 
-def image_rows_figure(rows: Sequence[ImageRow], methods: Sequence[str], path: str | Path) -> None:
-    """Figs 5/8: per image, image | ground truth | prediction + border | each method's map."""
-    import matplotlib
+def _masks_panels(ax: Any, row: ImageRow) -> None:
+    """Image with outlines | ground truth | prediction with its border."""
+    ax[0].imshow(_rgb(row.image), interpolation="nearest")
+    outline_masks(ax[0], row.truth, row.pred)
+    ax[0].set_title(row.image_id, fontsize=8)
+    ax[1].imshow(np.asarray(row.truth, dtype=float), cmap="gray", vmin=0, vmax=1)
+    ax[1].set_title("ground truth", fontsize=8)
+    ax[2].imshow(np.asarray(row.pred, dtype=float), cmap="gray", vmin=0, vmax=1)
+    b = np.asarray(row.border, dtype=bool)
+    edge = np.zeros((*b.shape, 4))
+    edge[b] = (*BORDER_COLOUR, 1.0)
+    ax[2].imshow(edge, interpolation="nearest")
+    ax[2].set_title(f"prediction, border |B|={int(b.sum())}", fontsize=8)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def image_rows_figure(
+    rows: Sequence[ImageRow], methods: Sequence[str], path: str | Path, scale: Scale = "panel"
+) -> None:
+    """Figs 5/8: per image, image | ground truth | prediction + border | each method's map;
+    ``scale`` as in :func:`panel_scales`."""
     if not rows:
         raise ValueError("image_rows_figure needs at least one image")
-    ncol = 3 + len(methods)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.1 * ncol, 2.3 * len(rows)), squeeze=False)
+    fig, axes = _figure(len(rows), 3 + len(methods), 2.4, 2.3)
     for r, row in enumerate(rows):
-        maps2d = [to_2d(row.maps[m]) for m in methods]
-        scale = symmetric_scale(maps2d) if maps2d else 1.0
         ax = axes[r]
-        ax[0].imshow(_rgb(row.image), interpolation="nearest")
-        ax[0].set_title(f"{row.image_id}", fontsize=8)
-        ax[1].imshow(np.asarray(row.truth, dtype=float), cmap="gray", vmin=0, vmax=1)
-        ax[1].set_title("ground truth", fontsize=8)
-        ax[2].imshow(np.asarray(row.pred, dtype=float), cmap="gray", vmin=0, vmax=1)
-        b = np.asarray(row.border, dtype=bool)
-        edge = np.zeros((*b.shape, 4))
-        edge[b] = (1.0, 0.85, 0.0, 1.0)  # border in yellow
-        ax[2].imshow(edge, interpolation="nearest")
-        ax[2].set_title(f"prediction, |B|={int(b.sum())}", fontsize=8)
-        im = None
-        for j, (m, a) in enumerate(zip(methods, maps2d, strict=True)):
-            im = _overlay(ax[3 + j], row.image, a, scale)
-            ax[3 + j].set_title(f"{m}\nmax|Φ| {np.abs(a).max():.2g}", fontsize=8)
-        for a in ax:
-            _no_ticks(a)
-        if im is not None:
-            cb = fig.colorbar(im, ax=list(ax[3:]), fraction=0.02, pad=0.01)
-            cb.ax.tick_params(labelsize=6)
+        _masks_panels(ax, row)
+        maps2d = [to_2d(row.maps[m]) for m in methods]
+        titles = [method_title(m, row.modes.get(m)) for m in methods]
+        _map_panels(ax[3:], row.image, maps2d, titles, scale, 8)
+    _legend(fig)
+    fig.suptitle(f"model-level maps ({_caption(scale)})", fontsize=9)
     _save(fig, path)
 
 
@@ -137,29 +226,22 @@ def layer_grid_figure(
     layers: Sequence[str],
     method: str,
     path: str | Path,
+    scale: Scale = "panel",
+    modes: Sequence[Mapping[str, str]] | None = None,
 ) -> None:
-    """Figs 6/7/9/10: rows = images ``(id, image, {layer: (H, W) map})``, columns = layers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Figs 6/7/9/10: rows = images ``(id, image, {layer: (H, W) map})``, columns = layers;
+    ``scale`` as in :func:`panel_scales`; ``modes``: per row, layer -> mode (titles)."""
     if not rows or not layers:
         raise ValueError("layer_grid_figure needs at least one image and one layer")
-    ncol = 1 + len(layers)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.7 * ncol, 1.9 * len(rows)), squeeze=False)
+    fig, axes = _figure(len(rows), 1 + len(layers), 2.0, 1.9)
     for r, (image_id, image, maps) in enumerate(rows):
         ax = axes[r]
         ax[0].imshow(_rgb(image), interpolation="nearest")
         ax[0].set_title(image_id, fontsize=7)
-        for j, layer in enumerate(layers):
-            a = to_2d(maps[layer])
-            scale = symmetric_scale([a])
-            _overlay(ax[1 + j], image, a, scale)
-            ax[1 + j].set_title(f"{layer}\n±{scale:.2g}", fontsize=7)
-        for a in ax:
-            _no_ticks(a)
-    fig.suptitle(f"layer {method} (red +, blue −; own scale per cell)", fontsize=9)
+        row_modes = modes[r] if modes is not None else {}
+        titles = [method_title(k, row_modes.get(k)) for k in layers]
+        _map_panels(ax[1:], image, [to_2d(maps[k]) for k in layers], titles, scale, 7)
+    fig.suptitle(f"layer {method_title(method)} ({_caption(scale)})", fontsize=9)
     _save(fig, path)
 
 
@@ -171,122 +253,36 @@ def write_map_figures(
     layer_methods: Sequence[str],
     layers: Sequence[str],
     layer_order: Sequence[str],
+    scale: Scale = "panel",
 ) -> None:
     """``maps.png`` (model-level ``methods``) and ``layers_<m>.png`` per layer method.
 
     Args:
         fig_dir: output directory.
-        rows: the shown images (their ``maps`` are filled here from ``stored``).
+        rows: the shown images (their ``maps`` and ``modes`` are filled here from ``stored``).
         stored: each shown image's stored maps, aligned with ``rows``.
         methods, layer_methods, layers: what was attributed, in the order shown.
         layer_order: every layer name in network order (the column order of the grids).
+        scale: colour scale per panel or per row (:func:`panel_scales`).
     """
-    full, grids = [], {lm: [] for lm in layer_methods}
+
+    full, grids, grid_modes = [], {lm: [] for lm in layer_methods}, {lm: [] for lm in layer_methods}
     for row, image in zip(rows, stored, strict=True):
-        maps = {m: image.maps[MapKey(m)] for m in methods if MapKey(m) in image.maps}
-        full.append(dataclasses.replace(row, maps=maps))
+        keys = {m: MapKey(m) for m in methods if MapKey(m) in image.maps}
+        modes = {m: image.modes.get(k, "unknown") for m, k in keys.items()}
+        full.append(dataclasses.replace(row, maps=_pick(image, keys), modes=modes))
         for lm in layer_methods:
-            keys = [(k, MapKey(lm, k)) for k in layers]
-            grid = {k: image.maps[key] for k, key in keys if key in image.maps}
-            grids[lm].append((row.image_id, row.image, grid))
-    image_rows_figure(full, [m for m in methods if m in full[0].maps], fig_dir / "maps.png")
+            keys = {k: MapKey(lm, k) for k in layers if MapKey(lm, k) in image.maps}
+            grids[lm].append((row.image_id, row.image, _pick(image, keys)))
+            grid_modes[lm].append({k: image.modes.get(v, "unknown") for k, v in keys.items()})
+    shown = [m for m in methods if m in full[0].maps]
+    image_rows_figure(full, shown, fig_dir / "maps.png", scale=scale)
     for lm, grid_rows in grids.items():
         present = [k for k in layer_order if k in grid_rows[0][2]]
         if present:
-            layer_grid_figure(grid_rows, present, lm, fig_dir / f"layers_{lm}.png")
+            path = fig_dir / f"layers_{lm}.png"
+            layer_grid_figure(grid_rows, present, lm, path, scale=scale, modes=grid_modes[lm])
 
 
-def _infidelity_table(
-    unnormalized: Mapping[str, Any],
-    normalized: Mapping[str, Any],
-    sensitivity: Mapping[str, Any],
-    layer_order: Sequence[str],
-) -> list[dict[str, Any]]:
-    """Rows of one layer method: its infidelity blocks and sensitivity summaries per layer."""
-    rows = []
-    for i, layer in enumerate(layer_order):
-        if layer not in unnormalized:
-            continue
-        u, n, s = unnormalized[layer], normalized[layer], sensitivity.get(layer)
-        rows.append(
-            {
-                "layer_index": i,
-                "layer": layer,
-                "infidelity": u["infidelity"]["mean"],
-                "zero_infidelity": u["zero_infidelity"]["mean"],
-                "skill": u["skill"]["mean"],
-                "infidelity_normalized": n["infidelity"]["mean"],
-                "skill_normalized": n["skill"]["mean"],
-                "sensitivity": s["mean"] if s else None,
-            }
-        )
-    return rows
-
-
-def _regions_table(
-    per_layer: Mapping[str, Any], layer_order: Sequence[str]
-) -> list[dict[str, Any]]:
-    """Rows of one layer method: its region blocks per layer."""
-    rows = []
-    for i, layer in enumerate(layer_order):
-        if layer not in per_layer:
-            continue
-        b = per_layer[layer]
-        rows.append(
-            {
-                "layer_index": i,
-                "layer": layer,
-                "band_share": b["band"]["abs_share"]["mean"],
-                "inside_share": b["inside"]["abs_share"]["mean"],
-                "outside_share": b["outside"]["abs_share"]["mean"],
-                "band_net_share": b["band"]["net_share"]["mean"],
-                "inside_net_share": b["inside"]["net_share"]["mean"],
-                "band_enrichment": b["band"]["enrichment"]["mean"],
-                "n_claim": b["n_claim_band_positive_inside_negative"],
-                "n": b["n"],
-            }
-        )
-    return rows
-
-
-def layer_plot_tables(
-    fragility: Mapping[str, Any],
-    regions: Mapping[str, Any],
-    layer_order: Sequence[str],
-    sigma_key: str,
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Rows for the per-layer DVC vega plots, one table per kind and layer method.
-
-    Returns ``{("layer_infidelity", method): rows, ("layer_regions", method): rows}`` (the kind
-    is the plot directory); every row has ``layer_index`` (0 = encoder1 … along the network) and
-    ``layer``. Infidelity rows (σ of ``sigma_key``): ``infidelity``, ``zero_infidelity``,
-    ``skill``, ``infidelity_normalized``, ``skill_normalized``, ``sensitivity`` (null when not
-    computed). Region rows: ``band_share``, ``inside_share``, ``outside_share`` (abs mass shares),
-    ``band_net_share``, ``inside_net_share``, ``band_enrichment``, ``n_claim``, ``n``.
-    """
-    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    block = fragility["infidelity"][sigma_key]
-    sens = fragility.get("sensitivity", {}).get("layer", {})
-    for method, per_layer in block["unnormalized"]["layer"].items():
-        normalized = block["normalized"]["layer"][method]
-        out[("layer_infidelity", method)] = _infidelity_table(
-            per_layer, normalized, sens.get(method, {}), layer_order
-        )
-    for method, per_layer in regions["layer"].items():
-        out[("layer_regions", method)] = _regions_table(per_layer, layer_order)
-    return out
-
-
-def write_plot_tables(
-    plots_dir: Path,
-    fragility: Mapping[str, Any],
-    regions: Mapping[str, Any],
-    layer_order: Sequence[str],
-    sigma_key: str,
-) -> None:
-    """``<plots_dir>/<kind>/<layer method>.csv`` for every table of :func:`layer_plot_tables`."""
-    for (kind, method), rows in layer_plot_tables(
-        fragility, regions, layer_order, sigma_key
-    ).items():
-        with atomic_path(plots_dir / kind / f"{method}.csv") as tmp:
-            pd.DataFrame(rows).to_csv(tmp, index=False)
+def _pick(image: ImageMaps, keys: Mapping[str, MapKey]) -> dict[str, np.ndarray]:
+    return {name: image.maps[key] for name, key in keys.items()}

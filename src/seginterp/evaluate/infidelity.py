@@ -30,14 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.functions import (
-    ScoredFunction,
-    image_functions,
-    image_seed,
-    stored_map_function,
-)
-from seginterp.explain.store import ImageMaps, MapKey
+from seginterp.evaluate.functions import ScoredFunction
+from seginterp.explain.store import MapKey
 
 
 def standard_noise(shape: tuple[int, ...], n: int, seed: int) -> Tensor:
@@ -180,7 +174,7 @@ def score_maps(
 
     Returns:
         one record per (σ, map): ``{sigma, key, infidelity, infidelity_normalized, beta, zero,
-        skill, skill_normalized, map_l2}``.
+        skill, skill_normalized, map_l2, proj_rms_ratio, perturb_std}``.
     """
     maps = list(maps)
     if not maps:
@@ -212,60 +206,47 @@ def _group_records(
 ) -> list[dict[str, Any]]:
     """Records of maps of one shape (all (C, H, W) or all (H, W)); ``delta`` (k, n) per map."""
     stacked = torch.stack([torch.as_tensor(m.attr) for m in group]).to(torch.float32)
-    scores = infidelity_scores(projections(stacked, noise), delta)
-    l2 = stacked.to(torch.float64).flatten(1).norm(dim=1)
-    if stacked.ndim == 3:  # layer maps count once per channel under the convention
-        l2 = l2 * np.sqrt(noise.shape[1])
-    records = []
-    for j, m in enumerate(group):
-        rec: dict[str, Any] = {"sigma": sigma, "key": m.key}
-        rec.update({k: float(v[j]) for k, v in scores.items()})
-        rec["map_l2"] = float(l2[j])
-        records.append(rec)
-    return records
+    # layer maps count once per channel under the convention
+    factor = float(np.sqrt(noise.shape[1])) if stacked.ndim == 3 else 1.0
+    return records_of(group, stacked, projections(stacked, noise), delta, sigma, sigma, factor)
 
 
-def infidelity_rows(
-    model: nn.Module, x: Tensor, image_id: str, index: int, stored: ImageMaps, cfg: EvaluateConfig
+def records_of(
+    group: Sequence[ScoredMap],
+    stacked: Tensor,
+    proj: Tensor,
+    delta: Tensor,
+    sigma: float,
+    perturb_std: float,
+    l2_factor: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """The fragility table rows of one image: per σ × stored map, unnormalized then normalized.
+    """One record per map of ``group``: its scores (:func:`infidelity_scores`), ``map_l2``
+    (× ``l2_factor``), ``proj_rms_ratio`` and the noise std ``perturb_std``.
 
     Args:
-        model: logits model, eval mode, on ``x``'s device.
-        x: (1, C, H, W) the image in [0, 1].
-        stored: the image's stored maps (:func:`seginterp.explain.store.read_image`).
+        stacked: (k, ...) the maps; proj, delta: (k, n) projections and changes of ``f``.
     """
-    functions = image_functions(stored)
-    scored, labels = [], {}
-    for key, attr in stored.maps.items():
-        fn, label, mismatch = stored_map_function(stored.modes[key], functions)
-        scored.append(ScoredMap(key, torch.from_numpy(attr), fn))
-        labels[key] = (label, mismatch)
-    seed, n = image_seed(cfg.seed, image_id), cfg.n_perturb_samples
-    records = score_maps(model, x, scored, cfg.infidelity_sigma, n, seed, cfg.batch_size, functions)
-    n_border = int(stored.border.sum())
-    rows = []
-    for r in records:
-        key = r["key"]
-        common = {
-            "id": image_id,
-            "index": index,
-            "sigma": r["sigma"],
-            "level": key.level,
-            "method": key.method,
-            "layer": key.layer,
-            "mode": stored.modes[key],
-            "scored_function": labels[key][0],
-            "function_mismatch": labels[key][1],
-            "zero": r["zero"],
-            "map_l2": r["map_l2"],
-            "n_border": n_border,
-            "n_perturb_samples": cfg.n_perturb_samples,
+    scores = infidelity_scores(proj, delta)
+    l2 = stacked.to(torch.float64).flatten(1).norm(dim=1) * l2_factor
+    ratio = proj_rms_ratio(proj, delta)
+    return [
+        {
+            "sigma": sigma,
+            "key": m.key,
+            **{k: float(v[j]) for k, v in scores.items()},
+            "map_l2": float(l2[j]),
+            "proj_rms_ratio": float(ratio[j]),
+            "perturb_std": perturb_std,
         }
-        for normalize, suffix in ((False, ""), (True, "_normalized")):
-            beta = r["beta"] if normalize else None
-            infd, skill = r["infidelity" + suffix], r["skill" + suffix]
-            rows.append(
-                {**common, "normalize": normalize, "infidelity": infd, "skill": skill, "beta": beta}
-            )
-    return rows
+        for j, m in enumerate(group)
+    ]
+
+
+def proj_rms_ratio(proj: Tensor, delta: Tensor) -> Tensor:
+    """``rms_k a_k / rms_k b_k`` per map: (k, n) projections, (k, n) changes -> (k,) float64.
+
+    A map with ratio ``r`` has unnormalized skill ``|skill| <= 2r + r²`` (Cauchy–Schwarz): a
+    *tiny* map (``r`` << 1) scores ≈ 0 whatever it shows, which says nothing about its pattern.
+    """
+    a, b = proj.to(torch.float64), delta.to(torch.float64)
+    return a.pow(2).mean(1).sqrt() / b.pow(2).mean(1).sqrt().clamp_min(1e-300)

@@ -12,7 +12,15 @@ For a map ``Φ`` (model maps are summed over channels first; layer maps are alre
 ``r``: ``pos_share = P_r / P``, ``neg_share = N_r / N``, ``abs_share = (P_r + N_r) / (P + N)``
 (each sums to 1 over the regions), ``net_share = (P_r − N_r) / (P + N)`` (sums to the map's overall
 signed share), ``area_share`` = region pixels / all pixels and ``enrichment = abs_share /
-area_share`` (> 1: the region holds more mass than its area).
+area_share`` (> 1: the region holds more mass than its area). Over the whole map: ``coverage_90``,
+the fraction of the image's pixels that hold 90 % of ``|Φ|`` (largest first: how many pixels the
+map marks), and for layer maps ``native_abs_mass = Σ|L|`` of the map at the layer's own
+resolution (the layer's effect, whatever the upsampling).
+
+A share says little alone: a map's support can force it (a 3×3 output convolution confines the
+last decoder's DeepLIFT map to the border's neighbourhood). :func:`null_region_rows` runs the same
+analysis on the maps of the randomized-weights model for the same images and functions
+(:mod:`seginterp.evaluate.null`), so claims compare the trained model with that null.
 
 The paper's "border pixels positive, inner pixels negative" holds for a map when its band net mass
 is > 0 and its inside net mass is < 0.
@@ -21,15 +29,19 @@ is > 0 and its inside net mass is < 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
 
 from seginterp.evaluate.stats import summary
-from seginterp.explain.store import ImageMaps
+from seginterp.explain.store import ImageMaps, MapKey
+
+if TYPE_CHECKING:
+    from seginterp.evaluate.null import MapPair
 
 REGIONS: tuple[str, ...] = ("band", "inside", "outside")
+COVERAGE_MASS = 0.9  # coverage_90: the fraction of pixels holding this share of |mass|
 _SHARES: tuple[str, ...] = ("pos_share", "neg_share", "abs_share", "net_share", "enrichment")
 
 
@@ -96,7 +108,19 @@ def region_mass(attr: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict[str, 
         out[f"{r}_net_share"] = (p - n) / tot if tot > 0 else None
         out[f"{r}_enrichment"] = abs_share / area if abs_share is not None and area > 0 else None
     out["claim"] = bool(out["band_net"] > 0 and out["inside_net"] < 0)
+    out["coverage_90"] = coverage(a)
     return out
+
+
+def coverage(a: np.ndarray, mass: float = COVERAGE_MASS) -> float | None:
+    """The fraction of the pixels of ``a`` (H, W) that hold ``mass`` of ``Σ|a|``, largest first;
+    null for an all-zero map."""
+    v = np.sort(np.abs(np.asarray(a, dtype=np.float64)).ravel())[::-1]
+    total = v.sum()
+    if total <= 0:
+        return None
+    k = int(np.searchsorted(np.cumsum(v), mass * total)) + 1
+    return min(k, v.size) / v.size
 
 
 def region_rows(
@@ -110,18 +134,55 @@ def region_rows(
         band_width: see :func:`region_masks`.
     """
     masks = region_masks(pred, stored.border, band_width)
-    return [
-        {
-            "id": image_id,
-            "index": index,
-            "level": key.level,
-            "method": key.method,
-            "layer": key.layer,
-            "mode": stored.modes[key],
-            **region_mass(attr, masks),
-        }
-        for key, attr in stored.maps.items()
-    ]
+    rows = []
+    for key, attr in stored.maps.items():
+        native = stored.natives.get(key)
+        rows.append(
+            {
+                **map_columns(image_id, index, key, stored.modes[key]),
+                **region_mass(attr, masks),
+                "native_abs_mass": None if native is None else float(np.abs(native).sum()),
+            }
+        )
+    return rows
+
+
+def map_columns(image_id: str, index: int, key: MapKey, mode: str) -> dict[str, Any]:
+    """The columns that say which map of which image a row is about."""
+    values = (image_id, index, key.level, key.method, key.layer, mode)
+    return dict(zip(("id", "index", "level", "method", "layer", "mode"), values, strict=True))
+
+
+def null_region_rows(
+    image_id: str,
+    index: int,
+    pairs: Sequence[MapPair],
+    pred: np.ndarray,
+    border: np.ndarray,
+    band_width: int,
+) -> list[dict[str, Any]]:
+    """Region rows of the trained and the randomized model's maps of the same functions.
+
+    Args:
+        pairs: :func:`seginterp.evaluate.null.randomized_pairs` of one image.
+        pred, border: (H, W) the trained model's prediction and border (the regions of both).
+
+    Returns:
+        per pair two rows (``weights`` = ``trained`` / ``randomized``) with :func:`region_mass`.
+    """
+    masks = region_masks(pred, border, band_width)
+    rows = []
+    for p in pairs:
+        for weights, attr in (("trained", p.trained), ("randomized", p.randomized)):
+            rows.append(
+                {
+                    **map_columns(image_id, index, p.key, p.mode),
+                    "function": p.function,
+                    "weights": weights,
+                    **region_mass(attr, masks),
+                }
+            )
+    return rows
 
 
 def _region_block(df: Any, n_boot: int, seed: int) -> dict[str, Any]:
@@ -138,7 +199,33 @@ def _region_block(df: Any, n_boot: int, seed: int) -> dict[str, Any]:
     block["n_band_positive"] = block["band"]["n_positive"]
     block["n_inside_negative"] = block["inside"]["n_negative"]
     block["n_claim_band_positive_inside_negative"] = int(df["claim"].sum())
+    for col in ("coverage_90", "native_abs_mass"):
+        if col in df and df[col].notna().any():
+            block[col] = summary(df[col].dropna().to_numpy(dtype=np.float64), n_boot, seed)
     return block
+
+
+def encoder_layers(layer_order: Sequence[str], present: Any) -> list[str]:
+    """The encoder layers (encoder1 … bottleneck) of ``layer_order`` that are in ``present``."""
+    return [
+        k
+        for k in layer_order
+        if k in set(present) and (k.startswith("encoder") or k == "bottleneck")
+    ]
+
+
+def depth_rhos(sub: Any, layer_order: Sequence[str]) -> Any:
+    """Per image (a Series by id), Spearman ρ of band ``abs_share`` vs encoder depth for the
+    rows ``sub`` of one layer method; empty when fewer than 3 encoder layers."""
+    import pandas as pd
+
+    enc = encoder_layers(layer_order, sub["layer"])
+    wide = sub[sub["layer"].isin(enc)].pivot(index="id", columns="layer", values="band_abs_share")
+    wide = wide.dropna()
+    trend = depth_trend({k: wide[k].to_numpy() for k in enc}) if len(wide) else None
+    if trend is None or not trend["n"]:
+        return pd.Series(dtype=np.float64)
+    return pd.Series(trend["rho_per_image"], index=wide.index, dtype=np.float64)
 
 
 def depth_trend(band_share: Mapping[str, Sequence[float]]) -> dict[str, Any]:
@@ -205,13 +292,16 @@ def aggregate_regions(
         out["border_focus"][method] = {
             k: out["layer"][method][k]["band"]["abs_share"]["mean"] for k in present
         }
-        enc = [k for k in present if k.startswith("encoder") or k == "bottleneck"]
-        wide = sub[sub["layer"].isin(enc)].pivot(
-            index="id", columns="layer", values="band_abs_share"
+        rhos = depth_rhos(sub, layer_order)
+        enc = encoder_layers(layer_order, present)
+        out["encoder_depth_trend"][method] = (
+            {
+                "layers": enc,
+                "n_positive": int((rhos > 0).sum()),
+                "n": len(rhos),
+                "rho": summary(rhos.to_numpy(), n_boot, seed),
+            }
+            if len(rhos)
+            else None
         )
-        wide = wide.dropna()
-        trend = depth_trend({k: wide[k].to_numpy() for k in enc}) if len(wide) else None
-        if trend is not None:
-            trend["rho"] = summary(np.asarray(trend.pop("rho_per_image")), n_boot, seed)
-        out["encoder_depth_trend"][method] = trend
     return out

@@ -7,7 +7,11 @@ Reads the attribute stage's maps and scores each of them:
 - sensitivity table: one row per image × map on up to ``sensitivity_max_images`` images;
 - regions table: one row per image × map (mass on band / inside / outside);
 - sanity table: one row per image × model-level method (trained vs randomized weights);
-- the fragility, regions and sanity metrics documents (:mod:`seginterp.evaluate.aggregate`);
+- regions_null table: the region rows of the trained and the randomized model's maps of the same
+  functions on ``null_images`` images (:mod:`seginterp.evaluate.null`);
+- the fragility, regions and sanity metrics documents (:mod:`seginterp.evaluate.aggregate`), the
+  claims table (claims.json, claims.md: :mod:`seginterp.evaluate.claims`), summary.json and
+  methods.json (:mod:`seginterp.evaluate.summary`);
 - under ``plots_dir``: figures/maps.png, figures/layers_<method>.png, and
   layer_infidelity/<method>.csv, layer_regions/<method>.csv (vega plots over layer_index; one
   directory per kind, so dvc.yaml declares each with its own x/y).
@@ -39,21 +43,28 @@ from seginterp.evaluate.aggregate import (
     sanity_document,
     sigma_key,
 )
+from seginterp.evaluate.claims import ClaimInputs, claims_document, claims_markdown
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.figures import ImageRow, choose_images, write_map_figures, write_plot_tables
-from seginterp.evaluate.infidelity import infidelity_rows
-from seginterp.evaluate.regions import region_rows
+from seginterp.evaluate.figures import ImageRow, choose_images, write_map_figures
+from seginterp.evaluate.infidelity_tables import plot_view
+from seginterp.evaluate.null import randomized_pairs
+from seginterp.evaluate.paper import paper_figures
+from seginterp.evaluate.plot_tables import write_plot_tables
+from seginterp.evaluate.regions import null_region_rows, region_rows
 from seginterp.evaluate.sanity import SANITY_COLUMNS, randomize_weights, sanity_rows
+from seginterp.evaluate.scoring import infidelity_rows
 from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS, sensitivity_rows
+from seginterp.evaluate.summary import methods_document, summary_document
 from seginterp.explain.borders import read_borders
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer, quiet_captum
 from seginterp.explain.layers import LAYERS
-from seginterp.explain.store import ImageMaps, read_image
+from seginterp.explain.store import ImageMaps, MapKey, read_image
 from seginterp.model.net import load_model, resolve_device
-from seginterp.model.predictions import read_masks
+from seginterp.model.predictions import read_masks, read_table
 
-TABLES: tuple[str, ...] = ("fragility", "sensitivity", "regions", "sanity")
+TABLES: tuple[str, ...] = ("fragility", "sensitivity", "regions", "sanity", "regions_null")
+DOCUMENTS: tuple[str, ...] = ("fragility", "regions", "sanity", "claims", "summary", "methods")
 
 
 @dataclass(frozen=True)
@@ -70,11 +81,12 @@ class EvaluateInputs:
 
 @dataclass
 class Evaluation:
-    """Rank 0's results: ``tables`` (name -> per-image DataFrame, :data:`TABLES`) and
-    ``documents`` (fragility / regions / sanity -> metrics JSON)."""
+    """Rank 0's results: ``tables`` (name -> per-image DataFrame, :data:`TABLES`),
+    ``documents`` (name -> metrics JSON, :data:`DOCUMENTS`) and ``claims_md`` (claims.md)."""
 
     tables: dict[str, pd.DataFrame]
     documents: dict[str, dict[str, Any]]
+    claims_md: str
 
     def summary(self, dataset: str) -> str:
         frag, sanity = self.documents["fragility"], self.documents["sanity"]
@@ -161,7 +173,10 @@ def _score_images(
     mine = [data.todo[j] for j in dist.shard(len(data.todo))]
     for ref in tqdm(mine, desc=f"infidelity {desc}", unit="img", disable=not dist.is_main()):
         stored = data.stored(ref)
-        rows = infidelity_rows(data.explainer.model, data.x(ref), ref.id, ref.index, stored, cfg)
+        modules = {k.layer: data.explainer.layer(k.layer) for k in stored.maps if k.layer}
+        rows = infidelity_rows(
+            data.explainer.model, data.x(ref), ref.id, ref.index, stored, cfg, modules
+        )
         frag_rows += rows
         frag_pos += [ref.position] * len(rows)
         pred = np.asarray(data.preds[ref.index])
@@ -184,20 +199,37 @@ def _sensitivity(data: _Data, cfg: EvaluateConfig, desc: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
 
 
-def _sanity(data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, desc: str) -> pd.DataFrame:
-    """Trained vs re-initialized weights, model-level methods."""
-    rows: list[dict[str, Any]] = []
-    chosen = [data.todo[j] for j in choose_images(len(data.todo), cfg.sanity_images)]
-    if chosen and acfg.methods:
+def _randomized(
+    data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, desc: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sanity table (model-level maps, ``sanity_images`` images) and the region null table
+    (every map, ``null_images`` images): trained vs re-initialized weights, same functions."""
+    n = len(data.todo)
+    sane = {data.todo[j].id for j in choose_images(n, cfg.sanity_images)}
+    nulls = {
+        data.todo[j].id for j in choose_images(n, n if cfg.null_images is None else cfg.null_images)
+    }
+    chosen = [ref for ref in data.todo if ref.id in sane | nulls]
+    sanity: list[dict[str, Any]] = []
+    null: list[dict[str, Any]] = []
+    if chosen and (acfg.methods or acfg.layer_methods):
         net = randomize_weights(data.explainer.model, cfg.seed)
         randomized = Explainer(net, acfg, mean_rgb=data.mean_rgb, device=data.device)
+        keys = [MapKey(m) for m in acfg.methods]
+        layer_keys = [MapKey(m, k) for m in acfg.layer_methods for k in acfg.layers]
         with quiet_captum():
-            for ref in tqdm(chosen, desc=f"sanity {desc}", unit="img"):
+            for ref in tqdm(chosen, desc=f"randomized model {desc}", unit="img"):
                 stored, x = data.stored(ref), data.x(ref)
-                rows += sanity_rows(
-                    data.explainer, randomized, x, ref.id, ref.index, stored, acfg.methods, cfg
-                )
-    return pd.DataFrame(rows, columns=list(SANITY_COLUMNS))
+                todo = keys + (layer_keys if ref.id in nulls else [])
+                pairs = randomized_pairs(data.explainer, randomized, x, ref.id, stored, todo, cfg)
+                if ref.id in sane:
+                    sanity += sanity_rows(ref.id, ref.index, pairs)
+                if ref.id in nulls:
+                    pred = np.asarray(data.preds[ref.index])
+                    null += null_region_rows(
+                        ref.id, ref.index, pairs, pred, stored.border, cfg.band_width
+                    )
+    return pd.DataFrame(sanity, columns=list(SANITY_COLUMNS)), pd.DataFrame(null)
 
 
 def _figures(
@@ -226,7 +258,41 @@ def _figures(
     frag, regions = docs["fragility"], docs["regions"]
     if frag["infidelity"] and "layer" in regions:
         sigma = sigma_key(cfg.infidelity_sigma[0])
-        write_plot_tables(plots_dir, frag, regions, layer_order, sigma)
+        write_plot_tables(plots_dir, plot_view(frag), regions, layer_order, sigma)
+
+
+def _verdicts(
+    dataset: str,
+    paper: str | None,
+    predictions: Path,
+    cfg: EvaluateConfig,
+    tables: dict[str, pd.DataFrame],
+    counts: dict[str, Any],
+    docs: dict[str, Any],
+) -> None:
+    """Add the claims and summary documents to ``docs`` (test scores from ``predictions``)."""
+    seg = read_table(predictions, ["iou", "dice"])
+    ci = ClaimInputs(
+        dataset=dataset,
+        paper=paper_figures(paper or dataset),
+        frag=tables["fragility"],
+        regions=tables["regions"],
+        null=tables["regions_null"],
+        segmentation=seg,
+        layer_order=LAYERS.names(),
+        sigma=cfg.infidelity_sigma[0],
+        alpha=cfg.alpha,
+        n_boot=cfg.bootstrap,
+        seed=cfg.seed,
+    )
+    docs["claims"] = claims_document(ci, counts["n_evaluated"])
+    means = {"mIoU": float(seg["iou"].mean()), "mDice": float(seg["dice"].mean())}
+    headline = sigma_key(cfg.infidelity_sigma[0])
+    seg_means = means if len(seg) else None
+    docs["summary"] = summary_document(
+        seg_means, counts, docs["fragility"], docs["claims"], headline
+    )
+    docs["methods"] = methods_document(docs["fragility"], headline)
 
 
 def evaluate_dataset(
@@ -237,6 +303,7 @@ def evaluate_dataset(
     *,
     out: Path,
     plots_dir: Path,
+    paper: str | None = None,
 ) -> Evaluation | None:
     """Score the stored maps of one dataset (module doc); write the figures and plot tables.
 
@@ -246,6 +313,8 @@ def evaluate_dataset(
         cfg, acfg: the dataset's evaluate and attribute parameters.
         out: the directory the caller writes the tables to (torchrun parts go beside it).
         plots_dir: where the figures and plot tables are written.
+        paper: the paper dataset (``kvasir-seg``, ``ham10000``) whose figures the claims quote;
+            default ``dataset``; other names have no paper figure.
 
     Returns:
         the tables and documents on rank 0 (and in a single process), None on other ranks.
@@ -263,18 +332,20 @@ def evaluate_dataset(
     sens = _sensitivity(data, cfg, dataset)
     seconds["sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sanity = _sanity(data, cfg, acfg, dataset)
+    sanity, null = _randomized(data, cfg, acfg, dataset)
     t_sanity = time.perf_counter() - t0
     layer_order = LAYERS.names()
     counts = image_counts(data.status, data.n_not_attributed, len(data.todo))
     docs = {
         "fragility": fragility_document(frag, sens, layer_order, cfg, counts, seconds),
-        "regions": regions_document(regions, layer_order, cfg, counts),
+        "regions": regions_document(regions, null, layer_order, cfg, counts),
         "sanity": sanity_document(sanity, cfg, t_sanity),
     }
+    tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
+    tables["regions_null"] = null
+    _verdicts(dataset, paper, inputs.predictions, cfg, tables, counts, docs)
     t0 = time.perf_counter()
     _figures(data, cfg, acfg, docs, plots_dir)
     seconds["figures"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
-    tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
-    return Evaluation(tables, docs)
+    return Evaluation(tables, docs, claims_markdown(docs["claims"]))

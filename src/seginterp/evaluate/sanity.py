@@ -6,7 +6,9 @@ architecture re-initialized (every module's own ``reset_parameters``, seeded; Ba
 statistics reset too), explaining the same function (mean logit over the trained model's frozen
 border). Spearman rank correlation over pixels of the channel-summed maps, signed and of absolute
 values (Adebayo et al. report both, since randomization can flip signs). High correlation: the
-method is insensitive to the model (it behaves like an edge detector of the input).
+method is insensitive to the model (it behaves like an edge detector of the input). The maps of
+both models come from :func:`seginterp.evaluate.null.randomized_pairs`; each method gets a
+verdict (:func:`sanity_verdict`), "too few images" below 3 images.
 """
 
 from __future__ import annotations
@@ -19,16 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from scipy.stats import spearmanr
-from torch import Tensor, nn
+from torch import nn
 
-from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.functions import recompute_function
 from seginterp.evaluate.regions import to_2d
-from seginterp.evaluate.stats import summary
-from seginterp.explain.store import ImageMaps, MapKey
+from seginterp.evaluate.stats import MIN_CI_VALUES, summary
 
 if TYPE_CHECKING:
-    from seginterp.explain.engine import Explainer
+    from seginterp.evaluate.null import MapPair
 
 SANITY_COLUMNS: tuple[str, ...] = (
     "id",
@@ -40,6 +39,11 @@ SANITY_COLUMNS: tuple[str, ...] = (
     "spearman_abs",
 )
 
+
+SANITY_RHO = 0.5
+"""Verdict threshold on the rank correlation of |maps| between the trained and the randomized
+model: below, the map changes with the weights; above, it does not (it mostly reflects the
+input or the architecture)."""
 
 # Salt of the re-initialization seed: a fixed string (the module's former dotted name), not
 # __name__, so that moving this module does not change the randomized weights.
@@ -87,58 +91,43 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
     return {"spearman": rho(x, y), "spearman_abs": rho(np.abs(x), np.abs(y))}
 
 
-def sanity_rows(
-    trained: Explainer,
-    randomized: Explainer,
-    x: Tensor,
-    image_id: str,
-    index: int,
-    stored: ImageMaps,
-    methods: Sequence[str],
-    cfg: EvaluateConfig,
-) -> list[dict[str, Any]]:
-    """The sanity table rows of one image: one per model-level method with a stored map.
+def sanity_rows(image_id: str, index: int, pairs: Sequence[MapPair]) -> list[dict[str, Any]]:
+    """The sanity table rows of one image: one per model-level map pair
+    (:func:`seginterp.evaluate.null.randomized_pairs`), with :func:`rank_correlation`."""
+    return [
+        {
+            "id": image_id,
+            "index": index,
+            "method": p.key.method,
+            "mode": p.mode,
+            "function": p.function,
+            **rank_correlation(p.trained, p.randomized),
+        }
+        for p in pairs
+        if p.key.layer is None
+    ]
 
-    The randomized model re-explains the function of the stored map
-    (:func:`~seginterp.evaluate.functions.recompute_function`); the trained model's map is the
-    stored one, or re-computed too when its pixels were reduced (``cfg.recompute_max_pixels``).
 
-    Args:
-        trained, randomized: explainers of the trained and the re-initialized model.
-        x: (1, C, H, W) the image in [0, 1].
-        stored: the image's stored maps (:func:`seginterp.explain.store.read_image`).
-        methods: model-level methods, in table order.
-    """
-    rows = []
-    for method in methods:
-        key = MapKey(method)
-        if key not in stored.maps:
-            continue
-        mode = stored.modes[key]
-        function, reduced = recompute_function(
-            mode, stored, image_id, cfg.recompute_max_pixels, cfg.seed
-        )
-        rnd = randomized.map(method, x, function.pixels)[0].cpu().numpy()
-        ref = trained.map(method, x, function.pixels)[0].cpu().numpy() if reduced else None
-        corr = rank_correlation(stored.maps[key] if ref is None else ref, rnd)
-        rows.append(
-            {
-                "id": image_id,
-                "index": index,
-                "method": method,
-                "mode": mode,
-                "function": function.label,
-                **corr,
-            }
-        )
-    return rows
+def sanity_verdict(spearman_abs: dict[str, Any]) -> str:
+    """The verdict of one method from the summary of its per-image ``spearman_abs``."""
+    n, lo, hi = spearman_abs["n"], spearman_abs["ci_low"], spearman_abs["ci_high"]
+    if n == 0:
+        return "no images"
+    if lo is None:
+        return f"too few images for a verdict (n={n} < {MIN_CI_VALUES})"
+    if hi < SANITY_RHO:
+        return f"changes with the weights (rank correlation of |maps| < {SANITY_RHO:g})"
+    if lo > SANITY_RHO:
+        return f"does not change with the weights (rank correlation of |maps| > {SANITY_RHO:g})"
+    return f"inconclusive (the interval of the rank correlation of |maps| spans {SANITY_RHO:g})"
 
 
 def aggregate_sanity(df: Any, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """``sanity.json``'s per-method block from per-image rows (id, method, spearman, spearman_abs).
 
-    Returns method -> ``{spearman: summary, spearman_abs: summary, per_image: [{id, spearman,
-    spearman_abs}]}``; undefined ρ are left out of the summaries and kept as null per image.
+    Returns method -> ``{spearman: summary, spearman_abs: summary, verdict, per_image: [{id,
+    spearman, spearman_abs}]}``; undefined ρ are left out of the summaries and kept as null per
+    image; the verdict reads ``spearman_abs`` (:func:`sanity_verdict`).
     """
     out: dict[str, Any] = {}
     for method in dict.fromkeys(df["method"]):
@@ -146,15 +135,18 @@ def aggregate_sanity(df: Any, n_boot: int = 1000, seed: int = 0) -> dict[str, An
         block: dict[str, Any] = {}
         for col in ("spearman", "spearman_abs"):
             block[col] = summary(sub[col].dropna().to_numpy(dtype=np.float64), n_boot, seed)
+        block["verdict"] = sanity_verdict(block["spearman_abs"])
         block["per_image"] = [
             {
                 "id": str(r.id),
-                "spearman": None if r.spearman is None or np.isnan(r.spearman) else r.spearman,
-                "spearman_abs": (
-                    None if r.spearman_abs is None or np.isnan(r.spearman_abs) else r.spearman_abs
-                ),
+                "spearman": _finite(r.spearman),
+                "spearman_abs": _finite(r.spearman_abs),
             }
             for r in sub.itertuples(index=False)
         ]
         out[method] = block
     return out
+
+
+def _finite(v: Any) -> float | None:
+    return None if v is None or np.isnan(v) else float(v)

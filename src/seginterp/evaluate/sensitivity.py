@@ -5,6 +5,10 @@ uniform L∞-ball perturbation (Captum's default rule, own generator). :func:`se
 re-explains each stored map of an image that way; the first re-computation (at the unperturbed
 input) is compared with the stored map (``recompute_rel_l2``) to check that the stored map is the
 one re-computed.
+
+Progress: each map costs ``n_samples + 1`` explanations (the unperturbed input, then one per
+perturbation sample); a ``progress`` callback is told of each as it ends (``progress(1)``), and
+:func:`sensitivity_rows` shows a per-image bar of them when given no callback.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.functions import ScoredFunction, image_seed, recompute_function
@@ -23,6 +28,9 @@ from seginterp.explain.store import ImageMaps, MapKey
 
 if TYPE_CHECKING:
     from seginterp.explain.engine import Explainer
+
+Progress = Callable[[int], object]
+"""``progress(n)``: ``n`` more explanations done (e.g. ``tqdm.update``)."""
 
 SENSITIVITY_COLUMNS: tuple[str, ...] = (
     *("id", "index", "level", "method", "layer", "mode"),
@@ -42,21 +50,27 @@ def _uniform_ball(seed: int) -> Callable[[Any, float], Tensor]:
     return perturb
 
 
-def tuple_explainer(explain_fn: Callable[[Tensor], Tensor]) -> Callable[..., tuple[Tensor]]:
+def tuple_explainer(
+    explain_fn: Callable[[Tensor], Tensor], progress: Progress | None = None
+) -> Callable[..., tuple[Tensor]]:
     """Adapt ``explain_fn(x (1, C, H, W)) -> map`` for ``sensitivity_max``.
 
     ``sensitivity_max`` calls the explanation with a tuple of inputs (first call) or a batch of
     perturbed inputs, under ``torch.no_grad``, and needs a tuple back, while the attribution
     methods need gradients: this wrapper unpacks, re-enables gradients, runs one input at a time
-    and returns ``(maps,)``.
+    and returns ``(maps,)``; ``progress(1)`` after each input's map.
     """
 
     def fn(inputs: Tensor | tuple[Tensor, ...], **kwargs: Any) -> tuple[Tensor]:
         if kwargs:
             raise TypeError(f"unexpected arguments {sorted(kwargs)}; bind them in explain_fn")
         x = inputs[0] if isinstance(inputs, tuple) else inputs
-        with torch.enable_grad():
-            out = [explain_fn(x[i : i + 1]).detach() for i in range(x.shape[0])]
+        out = []
+        for i in range(x.shape[0]):
+            with torch.enable_grad():
+                out.append(explain_fn(x[i : i + 1]).detach())
+            if progress is not None:
+                progress(1)
         return (torch.cat(out),)
 
     return fn
@@ -68,17 +82,20 @@ def sensitivity(
     radius: float,
     n_samples: int,
     seed: int,
+    progress: Progress | None = None,
 ) -> float:
     """Captum ``sensitivity_max`` of ``explain_fn`` at ``x`` (1, C, H, W), Frobenius norm ratio.
 
-    ``max_k ‖Φ(x + u_k) − Φ(x)‖ / ‖Φ(x)‖`` over ``n_samples`` draws ``u_k ~ U[−r, r]``.
+    ``max_k ‖Φ(x + u_k) − Φ(x)‖ / ‖Φ(x)‖`` over ``n_samples`` draws ``u_k ~ U[−r, r]``;
+    ``progress(1)`` after each of the ``n_samples + 1`` explanations (the result does not depend
+    on it).
     """
     from captum.metrics import sensitivity_max
 
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
     value = sensitivity_max(
-        tuple_explainer(explain_fn),
+        tuple_explainer(explain_fn, progress),
         x,
         perturb_func=_uniform_ball(seed),
         perturb_radius=radius,
@@ -94,6 +111,7 @@ def _map_sensitivity(
     function: ScoredFunction,
     seed: int,
     cfg: EvaluateConfig,
+    progress: Progress | None = None,
 ) -> tuple[float, np.ndarray]:
     """Sensitivity of the map ``key`` re-explaining ``function``, and that map at ``x``."""
     first: dict[str, Tensor] = {}
@@ -103,7 +121,8 @@ def _map_sensitivity(
         first.setdefault("map", m.detach())
         return m
 
-    s = sensitivity(explain_fn, x, cfg.sensitivity_radius, cfg.sensitivity_samples, seed)
+    n = cfg.sensitivity_samples
+    s = sensitivity(explain_fn, x, cfg.sensitivity_radius, n, seed, progress)
     return s, first["map"][0].cpu().numpy()
 
 
@@ -114,12 +133,19 @@ def sensitivity_rows(
     index: int,
     stored: ImageMaps,
     cfg: EvaluateConfig,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """The sensitivity table rows of one image, one per stored map (see the module doc).
 
     ``recompute_rel_l2`` is ``‖Φ_again − Φ_stored‖ / ‖Φ_stored‖``, null when the map was
-    re-computed over fewer pixels (``cfg.recompute_max_pixels``).
+    re-computed over fewer pixels (``cfg.recompute_max_pixels``). ``progress(1)`` after each
+    explanation (``len(stored.maps) * (cfg.sensitivity_samples + 1)`` in all); without it, a
+    per-image tqdm bar counts them.
     """
+    if progress is None:
+        total = len(stored.maps) * (cfg.sensitivity_samples + 1)
+        with tqdm(total=total, desc=f"sensitivity {image_id}", unit="expl", leave=False) as bar:
+            return sensitivity_rows(explainer, x, image_id, index, stored, cfg, bar.update)
     rows = []
     for key, attr in stored.maps.items():
         mode = stored.modes[key]
@@ -128,7 +154,7 @@ def sensitivity_rows(
         )
         t0 = time.perf_counter()
         seed = image_seed(cfg.seed + 1, image_id)
-        s, again = _map_sensitivity(explainer, x, key, function, seed, cfg)
+        s, again = _map_sensitivity(explainer, x, key, function, seed, cfg, progress)
         again = again.reshape(attr.shape)
         ref = float(np.linalg.norm(attr)) or 1.0
         rel = None if reduced else float(np.linalg.norm(again - attr) / ref)

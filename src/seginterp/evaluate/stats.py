@@ -1,21 +1,27 @@
 """Intervals and paired tests over images (pure functions on 1-D arrays).
 
 - :func:`bootstrap_ci`: percentile bootstrap of a statistic over images (seeded).
-- :func:`summary`: ``{mean, ci_low, ci_high, n}`` as written to the metrics JSON.
-- :func:`ratio_skill`: ``1 − Σ infd / Σ zero`` with a paired bootstrap interval (images resampled
-  jointly for both arrays).
-- :func:`paired_test` / :func:`pairwise_tests`: Wilcoxon signed-rank over images with Holm's
-  correction across the family of pairs.
+- :func:`summary` / :func:`median_summary`: ``{mean|median, ci_low, ci_high, n}`` as written to
+  the metrics JSON; no interval from fewer than :data:`MIN_CI_VALUES` values.
+- :func:`ratio_skill`: the ratio of means ``1 − Σ infd / Σ zero`` with a paired bootstrap
+  interval (images resampled jointly for both arrays).
+- :func:`paired_test` / :func:`paired_family` / :func:`pairwise_tests`: Wilcoxon signed-rank over
+  images with Holm's correction across the family of pairs; a pair with too few images for its
+  exact test to ever reach ``alpha`` says so (:func:`min_wilcoxon_p`) instead of "no difference".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+
+MIN_CI_VALUES = 3
+"""Fewer values than this give no interval: a bootstrap of 2 values only returns them."""
 
 
 def _as_1d(values: Sequence[float] | np.ndarray, name: str = "values") -> np.ndarray:
@@ -61,12 +67,44 @@ def bootstrap_ci(
 def summary(
     values: Sequence[float] | np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, Any]:
-    """``{mean, ci_low, ci_high, n}`` over images; all null (``None``) when there are none."""
+    """``{mean, ci_low, ci_high, n}`` over images; all null (``None``) when there are none.
+
+    With fewer than :data:`MIN_CI_VALUES` values the interval is null and ``note`` says why.
+    """
+    return _summary(values, "mean", n_boot, seed, level)
+
+
+def median_summary(
+    values: Sequence[float] | np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """``{median, ci_low, ci_high, n}`` over images (bootstrap of the median), as
+    :func:`summary`."""
+    return _summary(values, "median", n_boot, seed, level)
+
+
+def _summary(
+    values: Sequence[float] | np.ndarray, name: str, n_boot: int, seed: int, level: float
+) -> dict[str, Any]:
     a = _as_1d(values)
     if a.size == 0:
-        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
-    lo, hi = bootstrap_ci(a, n_boot, seed, level)
-    return {"mean": float(a.mean()), "ci_low": lo, "ci_high": hi, "n": int(a.size)}
+        return {name: None, "ci_low": None, "ci_high": None, "n": 0}
+    center = float(a.mean()) if name == "mean" else float(np.median(a))
+    if a.size < MIN_CI_VALUES:
+        return {
+            name: center,
+            "ci_low": None,
+            "ci_high": None,
+            "n": int(a.size),
+            "note": too_few_values(int(a.size)),
+        }
+    stat = None if name == "mean" else (lambda b: np.median(b, axis=1))
+    lo, hi = bootstrap_ci(a, n_boot, seed, level, stat=stat)
+    return {name: center, "ci_low": lo, "ci_high": hi, "n": int(a.size)}
+
+
+def too_few_values(n: int) -> str:
+    """The note of an interval that was not computed."""
+    return f"too few values for an interval (n={n} < {MIN_CI_VALUES})"
 
 
 def ratio_skill(
@@ -76,33 +114,41 @@ def ratio_skill(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, Any]:
-    """Skill of a map over images: ``1 − mean(infd) / mean(zero)``, paired bootstrap interval.
+    """Skill as a ratio of means over images: ``1 − Σ infd / Σ zero``, paired bootstrap interval.
 
     ``zero`` is the all-zero map's score on the same perturbations (``E[Δf²]`` per image). The
-    ratio of means weighs images by how much their function moves; it is bounded above by 1 and
-    is 0 for a map no better than an empty one. Per-image skills go to the Parquet table.
+    ratio weighs images by how much their function moves (it is not the mean of per-image
+    skills); it is bounded above by 1 and is 0 for a map no better than an empty one.
 
     Args:
         infd, zero: (n,) per-image scores of the map and of the all-zero map.
+
+    Returns:
+        ``{ratio_of_means, ci_low, ci_high, n}``; no interval from fewer than
+        :data:`MIN_CI_VALUES` images.
     """
     a, z = _as_1d(infd, "infd"), _as_1d(zero, "zero")
     if a.shape != z.shape:
         raise ValueError(f"infd {a.shape} and zero {z.shape} differ")
     if a.size == 0:
-        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+        return {"ratio_of_means": None, "ci_low": None, "ci_high": None, "n": 0}
     if not (z > 0).all():
         raise ValueError("zero-map scores must be > 0 (a function that never moves has no skill)")
+    value = float(1.0 - a.mean() / z.mean())
+    if a.size < MIN_CI_VALUES:
+        return {
+            "ratio_of_means": value,
+            "ci_low": None,
+            "ci_high": None,
+            "n": int(a.size),
+            "note": too_few_values(int(a.size)),
+        }
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, a.size, size=(n_boot, a.size))
     boot = 1.0 - a[idx].mean(axis=1) / z[idx].mean(axis=1)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-    return {
-        "mean": float(1.0 - a.mean() / z.mean()),
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "n": int(a.size),
-    }
+    return {"ratio_of_means": value, "ci_low": float(lo), "ci_high": float(hi), "n": int(a.size)}
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -120,32 +166,44 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     return adj
 
 
+def min_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p-value an exact Wilcoxon signed-rank test of ``n`` non-zero
+    differences can give: ``2 / 2^n`` (every difference of one sign). ``n`` < 6 can never reach
+    0.05."""
+    return min(1.0, 2.0 / 2.0**n)
+
+
 def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """Two-sided Wilcoxon signed-rank test of ``a − b`` over paired images.
 
-    Returns ``{n, median_diff, mean_diff, rank_sum_diff, statistic, p_value}``; ``rank_sum_diff``
-    is ``W+ − W−`` (positive: ``a`` tends to exceed ``b``); ``p_value`` is 1 when every difference
-    is 0 (identical maps) and null when there are no pairs.
+    Returns ``{n, n_nonzero, median_diff, mean_diff, rank_sum_diff, statistic, p_value,
+    min_p_value}``; ``rank_sum_diff`` is ``W+ − W−`` (positive: ``a`` tends to exceed ``b``);
+    ``p_value`` is 1 when every difference is 0 (identical maps) and null when there are no
+    pairs; ``min_p_value`` is the smallest p-value ``n_nonzero`` differences allow
+    (:func:`min_wilcoxon_p`; ``n`` when every difference is 0).
     """
     x, y = _as_1d(a, "a"), _as_1d(b, "b")
     if x.shape != y.shape:
         raise ValueError(f"paired arrays differ in shape: {x.shape} vs {y.shape}")
     d = x - y
+    nz = d[d != 0]
     out: dict[str, Any] = {
         "n": int(d.size),
+        "n_nonzero": int(nz.size),
         "median_diff": float(np.median(d)) if d.size else None,
         "mean_diff": float(d.mean()) if d.size else None,
         "rank_sum_diff": None,
         "statistic": None,
         "p_value": None,
+        # identical maps (every difference 0) are as testable as their image count
+        "min_p_value": min_wilcoxon_p(int(nz.size or d.size)),
     }
     if d.size == 0:
         return out
-    if not np.any(d != 0):
+    if nz.size == 0:
         out["p_value"] = 1.0
         out["rank_sum_diff"] = 0.0
         return out
-    nz = d[d != 0]
     ranks = sps.rankdata(np.abs(nz))
     # W+ − W−: its sign is the direction the signed-rank test measures (a > b when positive)
     out["rank_sum_diff"] = float(ranks[nz > 0].sum() - ranks[nz < 0].sum())
@@ -155,6 +213,75 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     return out
 
 
+@dataclass(frozen=True)
+class PairSpec:
+    """One pair of a test family: names, their per-image values (same images, same order), what
+    the values are (``what``, used in the verdict) and whether lower is better."""
+
+    a: str
+    b: str
+    x: np.ndarray
+    y: np.ndarray
+    what: str = "infidelity"
+    lower_is_better: bool = True
+    basis: str | None = None
+
+
+def paired_family(specs: Sequence[PairSpec], alpha: float = 0.05) -> dict[str, dict[str, Any]]:
+    """Paired tests of a family of pairs, Holm-corrected together.
+
+    Returns ``"<a>_vs_<b>"`` -> ``{a, b, basis, what, n, n_nonzero, median_diff, mean_diff,
+    rank_sum_diff, statistic, p_value, min_p_value, p_holm, testable, better, verdict}``.
+    ``testable`` is False when the pair's exact test cannot reach ``alpha``
+    (``min_p_value >= alpha``) or no pair of the family can survive Holm (``m · min_p >= alpha``
+    for every pair); the verdict then says "too few images to test", never "no difference".
+    ``better`` is the better name (null: no significant difference, or not testable).
+    """
+    results = [paired_test(s.x, s.y) for s in specs]
+    raw = [r["p_value"] if r["p_value"] is not None else 1.0 for r in results]
+    adj = holm(raw) if specs else np.empty(0)
+    m = len(specs)
+    family_ok = any(m * r["min_p_value"] < alpha for r in results)
+    out: dict[str, dict[str, Any]] = {}
+    for s, r, p_adj in zip(specs, results, adj, strict=True):
+        testable = bool(r["min_p_value"] < alpha and family_ok)
+        better = None
+        if testable and r["p_value"] is not None and p_adj < alpha and r["rank_sum_diff"]:
+            a_lower = r["rank_sum_diff"] < 0
+            better = s.a if a_lower == s.lower_is_better else s.b
+        if not testable:
+            holm_note = f", Holm over {m} pairs" if r["min_p_value"] < alpha else ""
+            verdict = (
+                f"too few images to test (n={r['n_nonzero']} non-zero differences: the exact "
+                f"test's smallest p is {r['min_p_value']:.3g}{holm_note}; alpha={alpha:g})"
+            )
+        elif better is None:
+            verdict = f"no significant difference in {s.what} (Holm p={p_adj:.3g})"
+        else:
+            verdict = f"{better} is better by {s.what} (Holm p={p_adj:.3g})"
+        out[f"{s.a}_vs_{s.b}"] = {
+            "a": s.a,
+            "b": s.b,
+            "basis": s.basis or s.what,
+            "what": s.what,
+            **r,
+            "p_holm": float(p_adj) if r["p_value"] is not None else None,
+            "testable": testable,
+            "better": better,
+            "verdict": verdict,
+        }
+    return out
+
+
+def paired_one(
+    a: str, b: str, x: np.ndarray, y: np.ndarray, what: str, alpha: float = 0.05
+) -> dict[str, Any]:
+    """One pair tested alone (a family of one), higher ``what`` is better: ``better`` = ``a``
+    when ``x`` is significantly above ``y``."""
+    spec = PairSpec(a, b, _as_1d(x, "x"), _as_1d(y, "y"), what, lower_is_better=False)
+    return paired_family([spec], alpha)[f"{a}_vs_{b}"]
+
+
 def pairwise_tests(
     values: Mapping[str, Sequence[float] | np.ndarray],
     alpha: float = 0.05,
@@ -162,7 +289,8 @@ def pairwise_tests(
     what: str = "infidelity",
     pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Paired tests between named per-image arrays (same images, same order), Holm-corrected.
+    """Paired tests between named per-image arrays of one quantity (same images, same order),
+    Holm-corrected (:func:`paired_family`).
 
     Args:
         values: name -> (n,) per-image scores.
@@ -170,32 +298,10 @@ def pairwise_tests(
         lower_is_better: True for infidelity (lower = more faithful).
         what: the quantity's name, used in the verdict sentence.
         pairs: the family of pairs to test (default: every pair of ``values``).
-
-    Returns:
-        ``"<a>_vs_<b>"`` -> ``{a, b, n, median_diff, mean_diff, rank_sum_diff, statistic, p_value,
-        p_holm, better, verdict}``; ``better`` is the name that scores better (null: no significant
-        difference at ``alpha`` after Holm).
     """
     pairs = list(combinations(list(values), 2)) if pairs is None else list(pairs)
-    results = [paired_test(values[a], values[b]) for a, b in pairs]
-    raw = [r["p_value"] if r["p_value"] is not None else 1.0 for r in results]
-    adj = holm(raw) if pairs else np.empty(0)
-    out: dict[str, dict[str, Any]] = {}
-    for (a, b), r, p_adj in zip(pairs, results, adj, strict=True):
-        better = None
-        if r["p_value"] is not None and p_adj < alpha and r["rank_sum_diff"]:
-            a_lower = r["rank_sum_diff"] < 0
-            better = a if a_lower == lower_is_better else b
-        if better is None:
-            verdict = f"no significant difference in {what} (Holm p={p_adj:.3g})"
-        else:
-            verdict = f"{better} is more faithful by {what} (Holm p={p_adj:.3g})"
-        out[f"{a}_vs_{b}"] = {
-            "a": a,
-            "b": b,
-            **r,
-            "p_holm": float(p_adj) if r["p_value"] is not None else None,
-            "better": better,
-            "verdict": verdict,
-        }
-    return out
+    specs = [
+        PairSpec(a, b, _as_1d(values[a]), _as_1d(values[b]), what, lower_is_better)
+        for a, b in pairs
+    ]
+    return paired_family(specs, alpha)

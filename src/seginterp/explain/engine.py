@@ -1,6 +1,6 @@
 """Every configured map of one image, each with the pixels it explains.
 
-- linear methods (``method.linear(cfg)``): their Captum rule on ``f`` once -> mode ``one-pass``;
+- linear methods (``method.is_linear(cfg)``): their Captum rule on ``f`` once -> mode ``one-pass``;
 - the others: their exact rules together through :func:`exact_maps` over all border pixels ->
   ``exact``, or over a seeded sample of ``sample_k`` of them -> ``sampled(K)`` (the sample is
   returned with the record: a sampled map explains the mean over the sample, not ``f``).
@@ -126,7 +126,7 @@ class Explainer:
         self._cuts: dict[str, bool] = {}
         names = list(cfg.layers)
         for method, layer in self.requests:
-            if not method.linear(cfg):
+            if not method.is_linear(cfg):
                 names += method.exact_rule(cfg, layer).layers
         for name in names:  # fail early on a layer this model lacks
             self.layer(name)
@@ -181,7 +181,7 @@ class Explainer:
         nonlinear: list[int] = []
         whole = PixelSet.whole(b.cpu().numpy(), "one-pass")
         for i, (method, layer) in enumerate(self.requests):
-            if not method.linear(cfg):
+            if not method.is_linear(cfg):
                 nonlinear.append(i)
                 continue
             m, dt = self._timed(self._one_pass, method, layer, f, x, base)
@@ -223,7 +223,7 @@ class Explainer:
         b = as_border(border)
         f = BorderMeanLogit(self.model, b)
         base = self.baseline(x) if baseline is None else baseline.to(x)
-        if spec.linear(self.cfg):
+        if spec.is_linear(self.cfg):
             with quiet_captum():
                 m = self._one_pass(spec, layer, f, x, base)
         else:

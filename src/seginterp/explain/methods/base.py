@@ -41,11 +41,13 @@ class Method:
 
     Attributes:
         name: registry name (stored in the ``method`` column).
-        level: ``model`` (maps in input channels) or ``layer`` (a map per named layer).
         description: one line for humans.
+        level: ``model`` (maps in input channels) or ``layer`` (a map per named layer).
         linear: whether the rule is linear in the output cotangent for this config: then
             ``one_pass`` is exact, else ``exact`` is used (over all or a sample of the border).
-        variant: the Captum choices stored with each map (e.g. signed saliency, baseline).
+            Default: linear iff the method has no exact rule.
+        variant: the Captum choices stored with each map (e.g. signed saliency, baseline);
+            default: none.
         one_pass: the Captum call on ``f`` (needed when ``linear`` can be true).
         exact: the per-pixel rule (needed when ``linear`` can be false).
         deeplift: uses Captum's DeepLift rules: the model must pass
@@ -57,10 +59,10 @@ class Method:
     """
 
     name: str
-    level: Literal["model", "layer"]
     description: str
-    linear: Callable[[AttributeConfig], bool]
-    variant: Callable[[AttributeConfig], str]
+    level: Literal["model", "layer"] = "model"
+    linear: Callable[[AttributeConfig], bool] | None = None
+    variant: Callable[[AttributeConfig], str] = lambda cfg: ""
     one_pass: OnePass | None = None
     exact: Exact | None = None
     deeplift: bool = False
@@ -71,6 +73,10 @@ class Method:
             raise ValueError(f"method {self.name!r} declares neither a one-pass nor an exact rule")
         if self.level not in ("model", "layer"):
             raise ValueError(f"method {self.name!r}: level must be model or layer")
+
+    def is_linear(self, cfg: AttributeConfig) -> bool:
+        """Whether ``one_pass`` is exact for ``cfg`` (see ``linear``)."""
+        return self.linear(cfg) if self.linear is not None else self.exact is None
 
     def run_one_pass(
         self,

@@ -11,9 +11,7 @@ from seginterp.explain.methods.base import Method
 
 METHOD = Method(
     name="deeplift",
-    level="model",
     description="DeepLIFT (Rescale) of f",
-    linear=lambda cfg: True,
     variant=lambda cfg: f"rescale, baseline={cfg.deeplift_baseline}",
     one_pass=lambda f, x, baseline, cfg, layer: DeepLift(f).attribute(x, baselines=baseline),
     deeplift=True,

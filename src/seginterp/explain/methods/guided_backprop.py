@@ -17,9 +17,6 @@ def _exact(_cfg: AttributeConfig, _layer: str | None) -> ExactRule:
 
 METHOD = Method(
     name="guided_backprop",
-    level="model",
     description="Guided Backprop, mean over border pixels (nonlinear: exact or sampled)",
-    linear=lambda cfg: False,
-    variant=lambda cfg: "",
     exact=_exact,
 )

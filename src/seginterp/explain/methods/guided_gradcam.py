@@ -27,10 +27,8 @@ def _exact(cfg: AttributeConfig, _layer: str | None) -> ExactRule:
 
 METHOD = Method(
     name="guided_gradcam",
-    level="model",
     description="Guided Grad-CAM (Captum: ReLU per pixel, nearest upsampling), "
     "mean over border pixels",
-    linear=lambda cfg: False,
     variant=lambda cfg: f"layer={cfg.guided_gradcam_layer}, relu per pixel, nearest",
     exact=_exact,
 )

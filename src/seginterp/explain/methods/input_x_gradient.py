@@ -8,9 +8,6 @@ from seginterp.explain.methods.base import Method
 
 METHOD = Method(
     name="input_x_gradient",
-    level="model",
     description="input × gradient of f",
-    linear=lambda cfg: True,
-    variant=lambda cfg: "",
     one_pass=lambda f, x, baseline, cfg, layer: InputXGradient(f).attribute(x),
 )

@@ -8,9 +8,7 @@ from seginterp.explain.methods.base import Method
 
 METHOD = Method(
     name="integrated_gradients",
-    level="model",
     description="Integrated Gradients of f",
-    linear=lambda cfg: True,
     variant=lambda cfg: f"baseline={cfg.deeplift_baseline}, n_steps={cfg.ig_steps}, gausslegendre",
     one_pass=lambda f, x, baseline, cfg, layer: IntegratedGradients(f).attribute(
         x, baselines=baseline, n_steps=cfg.ig_steps, internal_batch_size=cfg.chunk_size

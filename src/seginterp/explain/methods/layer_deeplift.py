@@ -15,7 +15,6 @@ METHOD = Method(
     name="deeplift",
     level="layer",
     description="layer DeepLIFT (Rescale) of f, summed over channels",
-    linear=lambda cfg: True,
     variant=lambda cfg: f"rescale, baseline={cfg.deeplift_baseline}, channel sum",
     one_pass=lambda f, x, baseline, cfg, layer: (
         LayerDeepLift(f, layer).attribute(x, baselines=baseline).sum(dim=1, keepdim=True)

@@ -8,9 +8,7 @@ from seginterp.explain.methods.base import Method
 
 METHOD = Method(
     name="saliency",
-    level="model",
     description="gradient of f (Captum Saliency, abs=False: signed, linear)",
-    linear=lambda cfg: True,
     variant=lambda cfg: "signed (abs=False)",
     one_pass=lambda f, x, baseline, cfg, layer: Saliency(f).attribute(x, abs=False),
 )

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from evaluate.toys import S, square_border
+from torch import nn
+
+from seginterp.evaluate.functions import ScoredFunction
+from seginterp.evaluate.infidelity import ScoredMap, score_maps
+from seginterp.evaluate.layer_infidelity import (
+    activation_records,
+    layer_deltas,
+    layer_output,
+    subtract_from_output,
+)
+from seginterp.explain.store import MapKey
+
+
+class Pooled(nn.Module):
+    """conv -> avg-pool by ``k`` (the explained layer, stride k) -> upsample -> 1x1 head: a toy
+    whose layer map at a coarse or a fine layer can be compared."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AvgPool2d(k)
+        self.head = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.pool(torch.tanh(self.conv(x)))
+        return self.head(F.interpolate(a, size=x.shape[-2:], mode="nearest"))
+
+
+def _layer_gradient(model: Pooled, x: torch.Tensor, border: np.ndarray) -> torch.Tensor:
+    """Σ_c ∂f/∂A_c at the pooled layer, (h, w)."""
+    w = torch.from_numpy(border).float() / border.sum()
+    seen = []
+    h = model.pool.register_forward_hook(lambda _m, _i, o: seen.append(o))
+    f = (model(x)[0, 0] * w).sum()
+    h.remove()
+    return torch.autograd.grad(f, seen[0])[0][0].sum(0)
+
+
+def _skills(k: int) -> tuple[dict, dict]:
+    """Activation-space and paper-convention records of the layer gradient of ``Pooled(k)``."""
+    model = Pooled(k).eval()
+    border = square_border()
+    fn = ScoredFunction.border_mean(border)
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(1))
+    g = _layer_gradient(model, x, border).detach()
+    (act,) = activation_records(
+        model, x, [ScoredMap(MapKey("grad", "pool"), g, fn)], {"pool": model.pool}, [0.01], 50, 0
+    )
+    up = F.interpolate(g[None, None], size=(S, S), mode="bilinear", align_corners=False)[0, 0]
+    (paper,) = score_maps(model, x, [ScoredMap(MapKey("grad", "pool"), up, fn)], [0.01], 50, 0)
+    return act, paper
+
+
+def test_layer_gradient_scores_one_in_activation_space_at_any_resolution():
+    """Defect 2: under the paper's convention (bilinear upsampling, total × k², copied onto the
+    channels) the same faithful map's unnormalized skill falls with the layer's resolution
+    (measured: −0.61 at k = 2, −191 at k = 8). In activation space the channel-summed gradient
+    scores 1 at both."""
+    (act2, paper2), (act8, paper8) = _skills(2), _skills(8)
+    for act in (act2, act8):
+        assert act["skill"] == pytest.approx(1.0, abs=0.02)
+        assert act["skill_normalized"] == pytest.approx(1.0, abs=0.02)
+        assert act["proj_rms_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert paper8["skill"] < 100 * paper2["skill"] < 0  # resolution dominates the paper's score
+    assert paper8["proj_rms_ratio"] > 10 * paper2["proj_rms_ratio"]
+
+
+def test_hook_subtracts_the_noise_and_is_removed():
+    model = Pooled(2).eval()
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(2))
+    a = layer_output(model, x, model.pool)
+    assert a.shape == (1, 4, S // 2, S // 2)
+    holder = [torch.ones(1, 1, S // 2, S // 2)]
+    with subtract_from_output(model.pool, holder):
+        torch.testing.assert_close(layer_output(model, x, model.pool), a - 1)
+    torch.testing.assert_close(layer_output(model, x, model.pool), a)  # hook gone
+
+
+def test_layer_deltas_match_a_manual_forward_and_batching():
+    model = Pooled(4).eval()
+    border = square_border()
+    w = ScoredFunction.border_mean(border).weights[None]
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(7, 1, S // 4, S // 4, generator=torch.Generator().manual_seed(4))
+    d1 = layer_deltas(model, x, model.pool, noise, w, batch_size=3)
+    d2 = layer_deltas(model, x, model.pool, noise, w, batch_size=25)
+    torch.testing.assert_close(d1, d2)
+    with torch.no_grad():
+        a = layer_output(model, x, model.pool)
+        z0 = model.head(F.interpolate(a, size=(S, S)))[0, 0]
+        z1 = model.head(F.interpolate(a - noise[2:3], size=(S, S)))[0, 0]
+    wt = w[0].float()
+    assert float(d1[2, 0]) == pytest.approx(float((z0 * wt).sum() - (z1 * wt).sum()), rel=1e-4)
+
+
+def test_activation_records_refuse_model_maps_and_are_seeded():
+    model = Pooled(2).eval()
+    fn = ScoredFunction.border_mean(square_border())
+    x = torch.rand(1, 3, S, S)
+    with pytest.raises(ValueError, match="native"):
+        activation_records(model, x, [ScoredMap(MapKey("m"), torch.zeros(3, S, S), fn)],
+                           {}, [0.03], 4, 0)  # fmt: skip
+    m = ScoredMap(MapKey("g", "pool"), torch.randn(S // 2, S // 2), fn)
+    r1 = activation_records(model, x, [m], {"pool": model.pool}, [0.03], 6, 5)
+    r2 = activation_records(model, x, [m], {"pool": model.pool}, [0.03], 6, 5)
+    assert r1 == r2 and r1[0]["perturb_std"] > 0
