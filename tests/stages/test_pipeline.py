@@ -1,10 +1,12 @@
-"""End to end: all seven stages under a real, isolated `dvc repro`, then `dvc exp run -S`."""
+"""End to end: the check and all seven stages under a real, isolated `dvc repro`, the README's
+commands on the result, then `dvc exp run -S`."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,14 +16,18 @@ import yaml
 from PIL import Image
 from support import ROOT, run_cmd
 
-STAGES = ("download", "preprocess", "train", "predict", "borders", "attribute", "evaluate")
+STAGES = ("check", "download", "preprocess", "train", "predict", "borders", "attribute", "evaluate")
 METRICS = {
     "segmentation.json": ("mIoU", "mDice", "n"),
     "borders.json": ("mean", "min", "max", "n_images", "n_without_border"),
     "fragility.json": ("infidelity", "sensitivity", "n_images", "n_without_border"),
     "regions.json": ("model", "layer", "border_focus"),
     "sanity.json": ("methods",),
+    "summary.json": ("test", "n", "claims", "skill"),
+    "claims.json": ("dataset", "claims", "counts"),
+    "methods.json": ("sigma",),
 }
+WIDTH = 200  # the verdict fits one screen: README's `dvc metrics show` / `dvc exp show` commands
 
 
 def tiny_params() -> dict[str, Any]:
@@ -55,6 +61,26 @@ def leaves(obj: Any, path: str = "") -> list[tuple[str, Any]]:
     return [(path, obj)]
 
 
+def readme_commands(prefix: str) -> list[str]:
+    """The README's shell lines that start with ``prefix`` (comments stripped)."""
+    text = (ROOT / "README.md").read_text()
+    lines = [ln.split("  #", 1)[0].strip() for ln in text.splitlines()]
+    return [ln for ln in lines if ln.startswith(prefix)]
+
+
+def check_readme_commands(repo: Path, env: dict[str, str]) -> None:
+    """The README's `dvc metrics show` / `dvc exp show` lines print what the README says: the
+    verdict columns, within one screen's width."""
+    cmds = readme_commands("dvc metrics show") + readme_commands("dvc exp show")
+    assert len(cmds) >= 2, cmds
+    for cmd in cmds:
+        out = run_cmd([sys.executable, "-m", *shlex.split(cmd)], repo, env)
+        width = max(len(line) for line in out.splitlines())
+        assert width <= WIDTH, f"`{cmd}` prints {width} characters wide:\n{out}"
+        for key in ("mDice", "held"):
+            assert key in out, f"`{cmd}` does not show {key}:\n{out}"
+
+
 @pytest.mark.slow
 def test_whole_pipeline_metrics_plots_and_experiments(dvc_repo) -> None:
     repo, env = dvc_repo(tiny_params(), STAGES)
@@ -73,8 +99,12 @@ def test_whole_pipeline_metrics_plots_and_experiments(dvc_repo) -> None:
         assert not bad, (name, bad[:5])
     frag = json.loads((mdir / "fragility.json").read_text())
     table = frag["infidelity"]["sigma_0p03"]["unnormalized"]["model"]
-    assert set(table) == set(tiny_params()["synthetic"]["attribute"]["methods"])
-    assert {"infidelity", "zero_infidelity", "skill"} <= set(table["deeplift"])
+    methods = set(tiny_params()["synthetic"]["attribute"]["methods"])
+    assert {k.split("[")[0] for k in table} == methods
+    assert {"infidelity", "zero_infidelity", "skill_ratio_of_means"} <= set(table["deeplift"])
+    claims = json.loads((mdir / "claims.json").read_text())
+    assert sum(claims["counts"].values()) == len(claims["claims"]) > 0
+    assert "| claim |" in (mdir / "claims.md").read_text()
 
     figures = sorted((mdir / "plots" / "figures").glob("*.png"))
     assert {p.name for p in figures} == {"maps.png", "layers_gradcam.png", "layers_deeplift.png"}
@@ -85,7 +115,8 @@ def test_whole_pipeline_metrics_plots_and_experiments(dvc_repo) -> None:
 
     shown = json.loads(run_cmd([*dvc, "metrics", "show", "--json"], repo, env))
     files = {Path(f).name for ws in shown.values() for f in ws.get("data", {})}
-    assert set(METRICS) <= files
+    assert files == {"summary.json"}  # only the compact file is a metric
+    check_readme_commands(repo, env)
     plots = json.loads(run_cmd([*dvc, "plots", "show", "--json"], repo, env))
     assert not plots.get("errors"), plots.get("errors")
     plotted = " ".join(plots["data"])
@@ -94,7 +125,9 @@ def test_whole_pipeline_metrics_plots_and_experiments(dvc_repo) -> None:
     layer_plot = json.dumps(plots["data"]["metrics/synthetic/plots/layer_infidelity/gradcam.csv"])
     assert "layer_index" in layer_plot and "skill" in layer_plot
 
-    assert "up to date" in run_cmd([*dvc, "status"], repo, env)
+    status = run_cmd([*dvc, "status"], repo, env)
+    assert [s for s in STAGES if f"{s}@synthetic" in status] == ["check"], status
+    assert "always changed" in status
     run_cmd(["git", "add", "-A"], repo, env)
     run_cmd(["git", "commit", "-q", "-m", "baseline run"], repo, env)
     run_cmd([*dvc, "exp", "run", "-S", "synthetic.train.epochs=3"], repo, env)

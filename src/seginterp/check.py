@@ -1,0 +1,92 @@
+"""Every param of a dataset checked before any stage computes (the ``check`` stage).
+
+Each stage reads its own section of ``params[D]`` through its config class; this module builds
+all of them at once, plus the checks that span sections (the encoder exists in smp and has a
+layer table; ``scale.nproc_per_node``), and returns one line per problem, e.g.
+``synthetic.train: epochs must be >= 1, got -1``. The ``check`` stage runs first in dvc.yaml
+and every other stage depends on its output, so a typo in ``evaluate`` stops the pipeline before
+training starts, not after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from seginterp.core.launch import check_nproc
+from seginterp.core.params import stage_section
+from seginterp.data.prepare import PreprocessParams
+from seginterp.data.sources.registry import parse_download
+from seginterp.evaluate.config import EvaluateConfig
+from seginterp.explain.config import AttributeConfig
+from seginterp.model.net import ModelConfig
+from seginterp.model.predict import PredictConfig
+from seginterp.model.train import TrainConfig
+
+SECTIONS: tuple[str, ...] = (
+    "download",
+    "preprocess",
+    "model",
+    "train",
+    "predict",
+    "attribute",
+    "evaluate",
+)
+
+
+def _one_line(dataset: str, section: str, err: Exception) -> str:
+    """``<dataset>.<section>: <message>``, without repeating a prefix the message has."""
+    msg = " ".join(str(err).split())
+    for prefix in (f"{dataset}.{section}", f"{section}"):
+        if msg.startswith(prefix) and msg[len(prefix) : len(prefix) + 1] in (".", ":", " "):
+            rest = msg[len(prefix) :].lstrip(":").strip()
+            return f"{dataset}.{section}{'' if rest.startswith('.') else ': '}{rest}"
+    return f"{dataset}.{section}: {msg}"
+
+
+def _builders(params: Mapping[str, Any], dataset: str) -> dict[str, Callable[[], Any]]:
+    return {
+        "download": lambda: parse_download(
+            stage_section(params, dataset, "download"), f"{dataset}.download"
+        ),
+        "preprocess": lambda: PreprocessParams.from_params(params, dataset),
+        "model": lambda: _check_model(ModelConfig.from_params(params, dataset)),
+        "train": lambda: TrainConfig.from_params(params, dataset),
+        "predict": lambda: PredictConfig.from_params(params, dataset),
+        "attribute": lambda: AttributeConfig.from_params(params, dataset),
+        "evaluate": lambda: EvaluateConfig.from_params(params, dataset),
+    }
+
+
+def _check_model(cfg: ModelConfig) -> ModelConfig:
+    """The encoder is one of smp's and its family has a layer table (listing the valid ones)."""
+    from seginterp.explain.layers import supported_encoders
+
+    valid = supported_encoders()
+    if cfg.encoder not in valid:
+        raise ValueError(f"encoder {cfg.encoder!r} is not supported; valid: {', '.join(valid)}")
+    return cfg
+
+
+def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
+    """One line per problem in ``params[dataset]`` (empty: every stage can start)."""
+    if dataset not in (params.get("datasets") or []):
+        listed = ", ".join(map(str, params.get("datasets") or []))
+        return [f"datasets: {dataset!r} is not listed (datasets: {listed})"]
+    errors = []
+    for section, build in _builders(params, dataset).items():
+        try:
+            build()
+        except (ValueError, TypeError, KeyError) as err:  # ParamsError, UnknownNameError too
+            errors.append(_one_line(dataset, section, err))
+    try:
+        check_nproc((params.get("scale") or {}).get("nproc_per_node", 1), "nproc_per_node")
+    except ValueError as err:
+        errors.append(_one_line(dataset, "scale", err).replace(f"{dataset}.scale", "scale", 1))
+    return errors
+
+
+def checked_text(dataset: str) -> str:
+    """The check stage's output: the same bytes whenever the params are valid, so that a
+    param change reruns only the stages that read it."""
+    return f"params of {dataset} checked: {', '.join(SECTIONS)}\n"

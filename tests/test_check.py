@@ -1,0 +1,131 @@
+"""Every bad param is refused by the check stage, one line each, before any stage computes."""
+
+from __future__ import annotations
+
+import copy
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from support import ROOT, isolated_env, run_cmd, user_folder
+
+from seginterp.check import check_dataset, checked_text
+from seginterp.core.params import load_params
+
+PARAMS = load_params(ROOT / "params.yaml")
+
+
+def _with(section: str, key: str, value: object) -> dict:
+    p = copy.deepcopy(PARAMS)
+    p["synthetic"][section][key] = value
+    return p
+
+
+def test_the_project_params_are_valid() -> None:
+    for dataset in PARAMS["datasets"]:
+        assert check_dataset(PARAMS, dataset) == []
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("train", "epochs", -1, "synthetic.train.epochs must be >= 1, got -1"),
+        ("predict", "threshold", 1.5, "synthetic.predict.threshold must be in (0, 1), got 1.5"),
+        ("attribute", "methods", ["foo"], "synthetic.attribute: Unknown method 'foo'. Valid"),
+        ("attribute", "layers", ["decoder9"], "synthetic.attribute: Unknown layer 'decoder9'."),
+        ("model", "encoder", "resnet999", "synthetic.model: encoder 'resnet999' is not supported"),
+        ("train", "epoch", 3, "synthetic.train: unknown key(s) epoch; valid keys: epochs"),
+        ("evaluate", "sigma", 1, "synthetic.evaluate: unknown key(s) sigma; valid keys:"),
+    ],
+)
+def test_each_bad_param_is_one_clear_line(section, key, value, expected) -> None:
+    errors = check_dataset(_with(section, key, value), "synthetic")
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(expected), errors[0]
+    assert "\n" not in errors[0]
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    p = _with("train", "epochs", 0)
+    p["synthetic"]["predict"]["threshold"] = 2.0
+    assert [e.split(":")[0].split(".")[1] for e in check_dataset(p, "synthetic")] == [
+        "train",
+        "predict",
+    ]
+
+
+def test_stage_exits_with_the_lines_and_no_traceback(tmp_path: Path) -> None:
+    cmd = runpy.run_path(str(ROOT / "stages" / "check.py"), run_name="probe")["main"]
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(_with("train", "epochs", -1)))
+    out = tmp_path / "checked"
+    args = ["--dataset", "synthetic", "--out", str(out), "--watch", str(tmp_path / "w.json")]
+    args += ["--params"]
+    r = CliRunner().invoke(cmd, [*args, str(bad)])
+    assert r.exit_code == 1 and not out.exists()
+    assert r.output == "Error: synthetic.train.epochs must be >= 1, got -1\n"
+    assert "Traceback" not in r.output
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(PARAMS))
+    r = CliRunner().invoke(cmd, [*args, str(good)])
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == checked_text("synthetic")
+
+
+@pytest.mark.slow
+def test_dvc_reruns_download_when_the_folder_changes(tmp_path: Path) -> None:
+    """The check stage (always changed) + download depending on its file: DVC 3 reruns download
+    only when the user's files changed, and leaves dvc.lock alone otherwise."""
+    repo, user = tmp_path / "repo", user_folder(tmp_path / "user")
+    repo.mkdir()
+    params = copy.deepcopy(PARAMS)
+    params["datasets"] = ["folder"]
+    params["folder"]["download"]["path"] = str(user)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    py, stage = sys.executable, (ROOT / "stages" / "download.py").as_posix()
+    check = (ROOT / "stages" / "check.py").as_posix()
+    pipeline = {
+        "stages": {
+            "check": {
+                "foreach": "${datasets}",
+                "do": {
+                    "cmd": f"{py} {check} --dataset ${{item}} --out data/${{item}}/checked "
+                    "--watch data/${item}/watched.json",
+                    "always_changed": True,
+                    "outs": ["data/${item}/checked", "data/${item}/watched.json"],
+                },
+            },
+            "download": {
+                "foreach": "${datasets}",
+                "do": {
+                    "cmd": f"{py} {stage} --dataset ${{item}} --out data/${{item}}/raw",
+                    "deps": ["data/${item}/watched.json"],
+                    "params": ["${item}.download"],
+                    "outs": ["data/${item}/raw"],
+                },
+            },
+        }
+    }
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (repo / ".gitignore").write_text("/data/*/downloads/\n")
+    env = isolated_env(tmp_path)
+    dvc = [py, "-m", "dvc"]
+    for cmd in (["git", "init", "-q"], [*dvc, "init", "-q"]):
+        run_cmd(cmd, repo, env)
+
+    def repro() -> str:
+        out = run_cmd([*dvc, "repro"], repo, env, timeout=300)
+        return "download" if "Running stage 'download@folder'" in out else "-"
+
+    assert repro() == "download"
+    lock = (repo / "dvc.lock").read_text()
+    assert repro() == "-" and (repo / "dvc.lock").read_text() == lock
+    (user / "masks" / "c.png").write_bytes(b"new mask")
+    assert repro() == "download"
+    assert (repo / "data" / "folder" / "raw" / "masks" / "c.png").read_bytes() == b"new mask"
+    (user / "masks" / "a.png").write_bytes(b"masks-A")  # same size, other content
+    assert repro() == "download"
+    assert (repo / "data" / "folder" / "raw" / "masks" / "a.png").read_bytes() == b"masks-A"
