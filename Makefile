@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install repro test test-fast lint format bench clean-venv report
+.PHONY: install repro test test-fast lint format bench clean-venv report readme
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ repro: $(STAMP)
 # needed to view it). Default: every dataset in params.yaml; choose with DATASETS="synthetic ...".
 report: $(STAMP)
 	$(BIN)/python -m seginterp.report $(foreach d,$(DATASETS),--dataset $(d))
+
+# README's results block from the outputs recorded in dvc.lock (after `make repro` or `dvc pull`);
+# tests/report/test_readme.py fails when README and dvc.lock disagree.
+readme: $(STAMP)
+	$(BIN)/python -m seginterp.report.readme
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -242,3 +242,22 @@ def test_console_check_catches_page_errors_and_blocked_loads(tmp_path: Path) -> 
     lines = _console_lines(stderr, page)
     assert any('"boom"' in ln for ln in lines), stderr[-3000:]
     assert any("Content Security Policy" in ln for ln in lines), stderr[-3000:]
+
+
+def test_report_opens_with_the_claims_table(tmp_path):
+    d = tmp_path / "metrics" / "toy"
+    d.mkdir(parents=True)
+    (d / "segmentation.json").write_text('{"mIoU": 0.5}')
+    claims = {
+        "dataset": "toy",
+        "claims": [
+            {"id": "x", "claim": "border positive", "source": "Fig. 5", "paper": "—",
+             "ours": "0/20", "n": 20, "verdict": "not held", "why": "sign test p<0.001"}
+        ],
+        "counts": {"held": 0, "not held": 1, "inconclusive": 0},
+    }  # fmt: skip
+    (d / "claims.json").write_text(json.dumps(claims))
+    page = render_report(collect_sources(tmp_path, "toy"))
+    body = page.split("<body>", 1)[1]
+    assert body.index("<table class='claims'") < body.index("<section id='metrics'>")
+    assert "<td>border positive</td>" in body and "verdict-not-held" in body

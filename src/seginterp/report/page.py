@@ -46,6 +46,10 @@ summary { margin: 0.6em 0; cursor: pointer; }
 table.metrics { border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em; }
 table.metrics td, table.metrics th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 table.metrics td.value { font-family: monospace; text-align: right; }
+table.claims { border-collapse: collapse; font-size: 0.9em; margin-bottom: 1em; }
+table.claims td, table.claims th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+tr.verdict-held td { background: #e8f5e9; } tr.verdict-not-held td { background: #fdecea; }
+tr.verdict-inconclusive td { background: #f5f5f5; }
 figure { margin: 0 0 1.5em 0; }
 figure svg { max-width: 100%; height: auto; }
 figure img { max-width: 100%; border: 1px solid #eee; }
@@ -151,6 +155,34 @@ def _image_figure(root: Path, rel: Path) -> str:
     return _figure("image", [rel], img, rel.as_posix())
 
 
+CLAIM_COLUMNS = ("claim", "source", "paper", "ours", "n", "verdict", "why")
+
+
+def claims_html(root: Path, dataset: str) -> str | None:
+    """``metrics/<D>/claims.json`` as the report's first table (None when it is absent)."""
+    path = root / "metrics" / dataset / "claims.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        claims = doc["claims"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: not a claims table ({exc})") from exc
+    head = "".join(f"<th>{c}</th>" for c in CLAIM_COLUMNS)
+    rows = "".join(
+        f"<tr class='verdict-{_e(str(c.get('verdict', '')).replace(' ', '-'))}'>"
+        + "".join(f"<td>{_e(c.get(col, ''))}</td>" for col in CLAIM_COLUMNS)
+        + "</tr>"
+        for c in claims
+    )
+    counts = ", ".join(f"{k}: {v}" for k, v in (doc.get("counts") or {}).items())
+    return (
+        f"<p>The paper's claims tested on <code>{_e(dataset)}</code> ({_e(counts)}).</p>\n"
+        f"<table class='claims' data-source='metrics/{_e(dataset)}/claims.json'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
+    )
+
+
 def _section(anchor: str, title: str, items: list[str]) -> list[str]:
     return [f"<section id='{anchor}'><h2>{title}</h2>", *items, "</section>"]
 
@@ -163,11 +195,15 @@ def render_report(src: ReportSources) -> str:
             f"{src.root}/dvclive: run `dvc repro` or `dvc pull` first"
         )
     root, d = src.root, src.dataset
-    nav = [("metrics", "Metrics", src.metrics), ("curves", "Training curves", src.curves)]
+    claims = claims_html(root, d)
+    nav = [("claims", "Claims", [Path("claims.json")] if claims else [])]
+    nav += [("metrics", "Metrics", src.metrics), ("curves", "Training curves", src.curves)]
     nav += [("plots", "Plots", src.tables), ("figures", "Figures", src.figures)]
     links = " · ".join(f"<a href='#{i}'>{t} ({len(f)} files)</a>" for i, t, f in nav if f)
     parts = [f"<h1>seginterp report: <code>{_e(d)}</code></h1>", f"<nav>{links}</nav>"]
     uids = (f"plot{i}" for i in itertools.count(1))  # plot ids, unique in the page
+    if claims:
+        parts += _section("claims", "The paper's claims: verdicts", [claims])
     if src.metrics:
         parts += _section("metrics", "Metrics", [_metrics_html(root, r) for r in src.metrics])
     if src.curves:
