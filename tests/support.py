@@ -50,3 +50,35 @@ def user_folder(root: Path) -> Path:
         for stem in ("a", "b"):
             (root / sub / f"{stem}.png").write_bytes(f"{sub}-{stem}".encode())
     return root
+
+
+def small_synthetic_params() -> dict:
+    """The project's params for the synthetic dataset only, its data shrunk to 24 images of
+    32 px (every section present: the check stage validates them all)."""
+    import copy
+
+    import yaml
+
+    full = yaml.safe_load((ROOT / "params.yaml").read_text())
+    syn = copy.deepcopy(full["synthetic"])
+    syn["download"].update(n_images=24, size=32, seed=0)
+    syn["preprocess"].update(
+        image_size=32, split={"train": 0.75, "val": 0.125, "test": 0.125}, seed=0
+    )
+    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
+
+
+def ran_stages(out: str) -> list[str]:
+    """Stages a `dvc repro` output says it ran, the always-run check stage left out."""
+    import re
+
+    return [s for s in re.findall(r"Running stage '([^']+)'", out) if not s.startswith("check@")]
+
+
+def status_clean(out: str) -> bool:
+    """`dvc status` reports nothing but the always-changed check stage."""
+    if "Data and pipelines are up to date." in out:
+        return True
+    heads = [ln for ln in out.splitlines() if ln.strip() and not ln.startswith((" ", "\t"))]
+    body = [ln.strip() for ln in out.splitlines() if ln.startswith((" ", "\t"))]
+    return all(h.startswith("check@") for h in heads) and set(body) <= {"always changed"}

@@ -126,6 +126,7 @@ def _stage_inputs(tmp: Path, n: int = 5, size: int = 32) -> tuple[list[str], Pat
     """Prepared data, a tiny model, predictions (image 1 without a border), borders and params
     for the attribute and evaluate stages; returns (common CLI args, tmp)."""
     from seginterp.explain.borders import border_pixels, border_status
+    from seginterp.model.metrics import iou_dice_np
     from seginterp.model.net import ModelConfig, build_model, save_model
 
     rng = np.random.default_rng(0)
@@ -146,7 +147,10 @@ def _stage_inputs(tmp: Path, n: int = 5, size: int = 32) -> tuple[list[str], Pat
     torch.manual_seed(0)
     save_model(md / "model.pt", build_model(mcfg).eval(), mcfg)
     np.save(pr / "masks.npy", preds)
-    pd.DataFrame({"id": ids, "index": range(n)}).to_parquet(pr / "per_image.parquet")
+    iou, dice = iou_dice_np(preds, truths)
+    pd.DataFrame({"id": ids, "index": range(n), "iou": iou, "dice": dice}).to_parquet(
+        pr / "per_image.parquet"
+    )
     borders = np.stack([border_pixels(p) for p in preds]).astype(np.uint8)
     np.save(bd / "borders.npy", borders)
     pd.DataFrame(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 import shutil
 import signal
 import socket
@@ -24,20 +23,10 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from support import ROOT, isolated_env, run_cmd
+from support import ROOT, isolated_env, ran_stages, run_cmd, small_synthetic_params, status_clean
 
-STAGES = ("download", "preprocess")
-PARAMS = {
-    "datasets": ["synthetic"],
-    "synthetic": {
-        "download": {"source": "synthetic", "n_images": 24, "size": 32, "seed": 0},
-        "preprocess": {
-            "image_size": 32,
-            "split": {"train": 0.75, "val": 0.125, "test": 0.125},
-            "seed": 0,
-        },
-    },
-}
+STAGES = ("check", "download", "preprocess")
+PARAMS = small_synthetic_params()
 DVC = [sys.executable, "-m", "dvc"]
 DVC_TIMEOUT = 180  # any DVC command; a remote that hangs fails the test instead of CI
 ERROR_TIMEOUT = 90  # DVC commands expected to fail fast
@@ -72,8 +61,8 @@ def git(repo: Path, env: Mapping[str, str], *args: str) -> str:
 
 
 def ran(out: str) -> list[str]:
-    """Stages that a `dvc repro` output says it ran."""
-    return re.findall(r"Running stage '([^']+)'", out)
+    """Stages that a `dvc repro` output says it ran (the always-run check stage left out)."""
+    return ran_stages(out)
 
 
 def set_image_size(repo: Path, size: int) -> None:
@@ -175,7 +164,7 @@ def share_and_reproduce(
     assert ran(dvc(repo, env, "repro")) == ["download@synthetic", "preprocess@synthetic"]
     # the stages wrote bytecode into the src/seginterp dependency; .dvcignore keeps it out
     assert any((repo / "src" / "seginterp" / "__pycache__").glob("*.pyc"))
-    assert "Data and pipelines are up to date." in dvc(repo, env, "status")
+    assert status_clean(dvc(repo, env, "status"))
     git(repo, env, "add", "-A")
     git(repo, env, "commit", "-q", "-m", "results")
     dvc(repo, env, "push")
@@ -184,7 +173,7 @@ def share_and_reproduce(
     setup_clone(clone)
     dvc(clone, env2, "pull")
     assert ran(dvc(clone, env2, "repro")) == []
-    assert "Data and pipelines are up to date." in dvc(clone, env2, "status")
+    assert status_clean(dvc(clone, env2, "status"))
     for name in ("train_images.npy", "test_masks.npy", "manifest.parquet"):
         assert (clone / PREPARED / name).read_bytes() == (repo / PREPARED / name).read_bytes()
 
@@ -197,7 +186,7 @@ def share_and_reproduce(
     out = dvc(clone, env2, "repro", "--pull")
     assert ran(out) == [], out
     assert "Stage 'preprocess@synthetic' is cached - skipping run" in out
-    assert "Data and pipelines are up to date." in dvc(clone, env2, "status")
+    assert status_clean(dvc(clone, env2, "status"))
     assert np.load(clone / PREPARED / "train_images.npy").shape == (18, 24, 24, 3)
     assert (clone / "dvc.lock").read_text() == (repo / "dvc.lock").read_text()
 
