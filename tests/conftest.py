@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +45,15 @@ def dvc_repo(tmp_path: Path) -> RepoFactory:
         return repo, env
 
     return make
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run the test on one torch thread (restored afterwards): faster under the parallel test
+    load, and float32 results repeat bit for bit (on 2 threads some kernels do not)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -22,13 +22,7 @@ from support import ROOT
 from seginterp.core import distributed as dist
 from seginterp.core import launch
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: float = 300) -> str:
@@ -125,7 +119,7 @@ def test_helpers_outside_torchrun(monkeypatch):
 def _stage_inputs(tmp: Path, n: int = 5, size: int = 32) -> tuple[list[str], Path]:
     """Prepared data, a tiny model, predictions (image 1 without a border), borders and params
     for the attribute and evaluate stages; returns (common CLI args, tmp)."""
-    from seginterp.explain.borders import border_pixels, border_status
+    from seginterp.explain.borders import find_borders, write_borders
     from seginterp.model.metrics import iou_dice_np
     from seginterp.model.net import ModelConfig, build_model, save_model
 
@@ -151,16 +145,7 @@ def _stage_inputs(tmp: Path, n: int = 5, size: int = 32) -> tuple[list[str], Pat
     pd.DataFrame({"id": ids, "index": range(n), "iou": iou, "dice": dice}).to_parquet(
         pr / "per_image.parquet"
     )
-    borders = np.stack([border_pixels(p) for p in preds]).astype(np.uint8)
-    np.save(bd / "borders.npy", borders)
-    pd.DataFrame(
-        {
-            "id": ids,
-            "index": range(n),
-            "n_border": borders.reshape(n, -1).sum(1),
-            "status": [border_status(p) for p in preds],
-        }
-    ).to_parquet(bd / "borders.parquet")
+    write_borders(bd, find_borders(preds, pd.DataFrame({"id": ids, "index": range(n)})))
     section = {
         "attribute": {
             "methods": ["saliency", "deeplift", "guided_backprop"],

@@ -26,7 +26,7 @@ LAYERS = ["encoder1", "bottleneck", "decoder5"]
 
 def _run_stages(tmp_path, no_border: bool = False):
     """Inputs of a tiny pipeline state, the attribute stage, then the evaluate stage."""
-    from seginterp.explain.borders import border_pixels, border_status
+    from seginterp.explain.borders import find_borders, write_borders
     from seginterp.model.net import ModelConfig, save_model
 
     n, size = 4, S
@@ -53,16 +53,7 @@ def _run_stages(tmp_path, no_border: bool = False):
     pd.DataFrame(
         {"id": ids, "index": range(n), "iou": [0.9, 0.0, 0.8, 0.7], "dice": [0.95, 0.0, 0.9, 0.8]}
     ).to_parquet(pr / "per_image.parquet")
-    borders = np.stack([border_pixels(p) for p in preds]).astype(np.uint8)
-    np.save(bd / "borders.npy", borders)
-    pd.DataFrame(
-        {
-            "id": ids,
-            "index": range(n),
-            "n_border": borders.reshape(n, -1).sum(1),
-            "status": [border_status(p) for p in preds],
-        }
-    ).to_parquet(bd / "borders.parquet")
+    write_borders(bd, find_borders(preds, pd.DataFrame({"id": ids, "index": range(n)})))
     layers = LAYERS
     params = {
         "datasets": ["t"],

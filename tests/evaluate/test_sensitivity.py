@@ -60,17 +60,9 @@ def _explained_image():
     return explainer, x, stored
 
 
-@pytest.fixture
-def one_thread():
-    """CPU kernels here give float32 results that differ in the last bits between calls when
-    run on 2 threads (measured: 0.24668287 vs 0.24668284 in 2 of 5 runs, never on 1 thread)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_sensitivity_rows_tick_per_explanation_and_keep_their_values(one_thread):
+    """On 2 threads, CPU kernels gave float32 values that differ in the last bits between calls
+    (measured: 0.24668287 vs 0.24668284 in 2 of 5 runs, never on 1 thread)."""
     explainer, x, stored = _explained_image()
     cfg = EvaluateConfig(sensitivity_samples=3, device="cpu")
     ticks = []

@@ -3,7 +3,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from seginterp.data.prepared import write_manifest, write_split
 from seginterp.model.augment import AugmentConfig
@@ -14,12 +13,7 @@ from seginterp.model.train import TrainConfig
 TINY = ModelConfig(encoder="resnet18", decoder_channels=(16, 8, 8, 4, 4))
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prepared(d: Path) -> Path:

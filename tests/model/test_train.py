@@ -38,12 +38,7 @@ def run(tmp: Path, c: TrainConfig, on_epoch=None):
     return train(TINY, c, tr, va, tmp / "model.pt", tmp / "resume" / "last.pt", on_epoch, False)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_same_seed_same_metrics(tmp_path):
