@@ -150,7 +150,7 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 
 def download(cfg: SyntheticParams, out_dir: Path, opts: DownloadOptions | None = None) -> None:
-    """Write ``out_dir/images/synth_XXXXX.png`` (RGB) and ``out_dir/masks/`` (L, 0/255)."""
+    """Write ``out_dir/images/synth_<i:05d>.png`` (RGB) and ``out_dir/masks/`` (L, 0/255)."""
     del opts  # nothing is downloaded
     img_dir, mask_dir = Path(out_dir) / "images", Path(out_dir) / "masks"
     img_dir.mkdir(parents=True, exist_ok=True)
