@@ -2,7 +2,8 @@
 
 Writes <out>/<id>.npz per test image (the first ``max_images``) and the table (Parquet), one row
 per image × method × layer; the npz keys and the columns are described in
-``seginterp/explain/store.py``. Images without a border keep their rows with their status
+``seginterp/explain/store.py``; the run's seconds (total, per map) go to logs/<D>/attribute.json,
+not an output. Images without a border keep their rows with their status
 (``empty_prediction`` / ``full_prediction``), no map and null statistics. DeepLIFT and Integrated
 Gradients rows also carry ``delta_f`` = f(x) − f(x₀), ``completeness`` (what the map's sum
 equals: exact / approximate / partial) and ``completeness_residual`` = sum − delta_f.
@@ -39,13 +40,17 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     import time
 
     from seginterp.core import distributed as dist
+    from seginterp.core.determinism import make_deterministic
     from seginterp.core.io import write_parquet
     from seginterp.core.params import load_params
+    from seginterp.core.runlog import write_runlog
     from seginterp.explain.config import AttributeConfig
     from seginterp.explain.run import StaleBordersError, attribute_dataset
     from seginterp.model.net import resolve_device
 
-    cfg = AttributeConfig.from_params(load_params(params_path), dataset)
+    params = load_params(params_path)
+    make_deterministic(params)
+    cfg = AttributeConfig.from_params(params, dataset)
     device = resolve_device(cfg.device)
     t0 = time.perf_counter()
     with dist.process_group(device):
@@ -59,9 +64,12 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
         if done is None:  # not rank 0
             return
         write_parquet(table_path, done.table)
+    seconds = time.perf_counter() - t0
+    write_runlog(dataset, "attribute", {"seconds": seconds,
+                                        "seconds_per_image": done.seconds_per_image})  # fmt: skip
     click.echo(
         f"{dataset}: {done.n_images} images ({done.n_ok} with a border), {len(done.table)} rows, "
-        f"{time.perf_counter() - t0:.1f} s"
+        f"{seconds:.1f} s"
     )
 
 

@@ -4,7 +4,8 @@ Writes <out>/{fragility,sensitivity,regions,sanity,regions_null}.parquet, <metri
 {fragility,regions,sanity,claims,summary}.json and claims.md (the paper's claims with a verdict
 each) and, under <plots-dir>, figures/*.png and the per-layer vega tables
 (see :mod:`seginterp.evaluate.run`). Under torchrun the images are sharded across ranks and
-rank 0 writes everything; the outputs equal those of one process.
+rank 0 writes everything; the outputs equal those of one process. The seconds of each part go
+to logs/<D>/evaluate.json, not an output.
 """
 
 from __future__ import annotations
@@ -41,14 +42,17 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     import logging
 
     from seginterp.core import distributed as dist
+    from seginterp.core.determinism import make_deterministic
     from seginterp.core.io import atomic_dir, atomic_path, write_json, write_parquet
     from seginterp.core.params import load_params
+    from seginterp.core.runlog import write_runlog
     from seginterp.evaluate.config import EvaluateConfig
     from seginterp.evaluate.run import EvaluateInputs, evaluate_dataset
     from seginterp.explain.config import AttributeConfig
     from seginterp.model.net import resolve_device
 
     params = load_params(params_path)
+    make_deterministic(params)
     cfg = EvaluateConfig.from_params(params, dataset)
     acfg = AttributeConfig.from_params(params, dataset)
     inputs = EvaluateInputs(prepared, model_dir, predictions, borders, attributions, table_path)
@@ -67,6 +71,7 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
         write_json(metrics_dir / f"{name}.json", document)
     with atomic_path(metrics_dir / "claims.md") as tmp:
         tmp.write_text(result.claims_md)
+    write_runlog(dataset, "evaluate", {"seconds": result.seconds})
     click.echo(result.summary(dataset))
 
 

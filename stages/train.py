@@ -1,8 +1,9 @@
 """Stage `train`: fit the U-Net on data/<D>/prepared, keep the best-validation-IoU model.
 
 Writes <out>/model.pt (state_dict + the config that builds it) and <out>/train.json, and the
-dvclive curves under --live. An interrupted run resumes from <out>/../resume/last.pt, a working
-file that is not a DVC output (DVC deletes outputs before it reruns a stage).
+dvclive curves under --live; the run's duration and resume point go to logs/<D>/train.json (not
+an output). An interrupted run resumes from <out>/../resume/last.pt, a working file that is not
+a DVC output (DVC deletes outputs before it reruns a stage).
 
 Under torchrun (``python -m seginterp.core.launch stages/train.py ...`` with
 ``scale.nproc_per_node > 1``) every rank trains with DDP; rank 0 alone writes the model,
@@ -35,13 +36,16 @@ from seginterp.core.cli import input_dir
 def main(dataset: str, prepared: Path, out: Path, live: Path, resume_dir: Path | None,
          params_path: str) -> None:  # fmt: skip
     """Train the segmentation model for DATASET."""
+    from seginterp.core.determinism import make_deterministic
     from seginterp.core.io import write_json
     from seginterp.core.params import load_params
+    from seginterp.core.runlog import write_runlog
     from seginterp.model.fit import fit
     from seginterp.model.net import ModelConfig
     from seginterp.model.train import TrainConfig
 
     params = load_params(params_path)
+    make_deterministic(params)
     model_cfg = ModelConfig.from_params(params, dataset)
     cfg = TrainConfig.from_params(params, dataset)
     done = fit(model_cfg, cfg, prepared, out, live, resume_dir or out.parent / "resume")
@@ -49,6 +53,8 @@ def main(dataset: str, prepared: Path, out: Path, live: Path, resume_dir: Path |
         return
     result, summary = done
     write_json(out / "train.json", summary)
+    facts = {"seconds": result.seconds, "resumed_from_epoch": result.resumed_from}
+    write_runlog(dataset, "train", facts)
     click.echo(
         f"{dataset}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch} "
         f"({result.seconds:.1f} s)"

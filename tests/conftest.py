@@ -12,16 +12,19 @@ import pytest
 import yaml
 from support import ROOT, isolated_env, run_cmd
 
-RepoFactory = Callable[[Mapping[str, Any], Iterable[str] | None], tuple[Path, dict[str, str]]]
+RepoFactory = Callable[..., tuple[Path, dict[str, str]]]
 
 
 @pytest.fixture
 def dvc_repo(tmp_path: Path) -> RepoFactory:
     """Factory: a git + DVC repo with the project's stages/, src/, dvc.yaml (optionally only
-    some stages) and the given params.yaml, committed. Returns (path, env)."""
+    some stages), .gitignore and the given params.yaml, committed, in ``tmp_path/<name>``.
+    Returns (path, env)."""
 
-    def make(params: Mapping[str, Any], stages: Iterable[str] | None = None):
-        repo = tmp_path / "repo"
+    def make(
+        params: Mapping[str, Any], stages: Iterable[str] | None = None, name: str = "repo"
+    ) -> tuple[Path, dict[str, str]]:
+        repo = tmp_path / name
         repo.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
         shutil.copytree(ROOT / "stages", repo / "stages", ignore=ignore)
@@ -36,7 +39,7 @@ def dvc_repo(tmp_path: Path) -> RepoFactory:
                 raise ValueError(f"dvc.yaml has no stage(s) {sorted(missing)}")
         (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
         (repo / "params.yaml").write_text(yaml.safe_dump(dict(params), sort_keys=False))
-        (repo / ".gitignore").write_text("/data/*/downloads/\n/data/*/resume/\n")
+        shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
         env = isolated_env(tmp_path)
         run_cmd(["git", "init", "-q"], repo, env)
         run_cmd([sys.executable, "-m", "dvc", "init", "-q"], repo, env)

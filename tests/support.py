@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -82,3 +83,30 @@ def status_clean(out: str) -> bool:
     heads = [ln for ln in out.splitlines() if ln.strip() and not ln.startswith((" ", "\t"))]
     body = [ln.strip() for ln in out.splitlines() if ln.startswith((" ", "\t"))]
     return all(h.startswith("check@") for h in heads) and set(body) <= {"always changed"}
+
+
+def tiny_params() -> dict[str, Any]:
+    """The project's synthetic section, shrunk to seconds: 32 px, 24 images, 2 epochs."""
+    import copy
+
+    import yaml
+
+    full = yaml.safe_load((ROOT / "params.yaml").read_text())
+    syn = copy.deepcopy(full["synthetic"])
+    syn["download"].update(n_images=24, size=32)
+    syn["preprocess"]["image_size"] = 32
+    syn["model"]["decoder_channels"] = [16, 8, 8, 4, 4]
+    syn["train"].update(epochs=2, batch_size=8)
+    syn["attribute"].update(
+        layers=["encoder1", "bottleneck", "decoder5"], ig_steps=4, sample_k=4, chunk_size=4
+    )
+    syn["evaluate"].update(
+        n_perturb_samples=8,
+        sensitivity_samples=2,
+        sensitivity_max_images=1,
+        recompute_max_pixels=4,
+        sanity_images=1,
+        figure_images=2,
+        bootstrap=50,
+    )
+    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}

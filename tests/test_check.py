@@ -33,6 +33,7 @@ def test_the_project_params_are_valid() -> None:
     ("section", "key", "value", "expected"),
     [
         ("train", "epochs", -1, "synthetic.train.epochs must be >= 1, got -1"),
+        ("train", "lr_schedule", "step", "synthetic.train.lr_schedule must be one of none, pla"),
         ("predict", "threshold", 1.5, "synthetic.predict.threshold must be in (0, 1), got 1.5"),
         ("attribute", "methods", ["foo"], "synthetic.attribute: Unknown method 'foo'. Valid"),
         ("attribute", "layers", ["decoder9"], "synthetic.attribute: Unknown layer 'decoder9'."),
@@ -129,3 +130,11 @@ def test_dvc_reruns_download_when_the_folder_changes(tmp_path: Path) -> None:
     (user / "masks" / "a.png").write_bytes(b"masks-A")  # same size, other content
     assert repro() == "download"
     assert (repo / "data" / "folder" / "raw" / "masks" / "a.png").read_bytes() == b"masks-A"
+
+
+def test_bad_thread_count_is_one_line() -> None:
+    p = copy.deepcopy(PARAMS)
+    p["scale"]["cpu_threads"] = 0
+    assert check_dataset(p, "synthetic") == [
+        "scale.cpu_threads must be an integer >= 1 or null, got 0"
+    ]

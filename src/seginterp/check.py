@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from seginterp.core.determinism import cpu_threads
 from seginterp.core.launch import check_nproc
 from seginterp.core.params import stage_section
 from seginterp.data.prepare import PreprocessParams
@@ -81,6 +82,7 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
             errors.append(_one_line(dataset, section, err))
     try:
         check_nproc((params.get("scale") or {}).get("nproc_per_node", 1), "nproc_per_node")
+        cpu_threads(params)
     except ValueError as err:
         errors.append(_one_line(dataset, "scale", err).replace(f"{dataset}.scale", "scale", 1))
     return errors

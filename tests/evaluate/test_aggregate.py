@@ -18,7 +18,7 @@ def test_documents_name_their_statistics_and_conventions():
     counts = image_counts(pd.Series(["ok"] * 12 + ["empty_prediction"]), 0, 12)
     assert counts["n_without_border"] == 1 and counts["n_evaluated"] == 12
     sens = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
-    frag = fragility_document(toy_table(), sens, LAYERS, cfg, counts, {})
+    frag = fragility_document(toy_table(), sens, LAYERS, cfg, counts)
     assert sigma_key(0.03) in frag["infidelity"]
     assert {"skill_ratio_of_means", "skill_per_image_mean"} <= set(frag["statistics"])
     assert set(frag["layer_conventions"]) == {"activation", "paper_bilinear"}
@@ -26,5 +26,5 @@ def test_documents_name_their_statistics_and_conventions():
     assert rank["changed"] is True and rank["spearman"] is None  # two layers: no ρ
     regions = regions_document(pd.DataFrame(), pd.DataFrame(), LAYERS, cfg, counts)
     assert regions["null"] == {"n_images": 0, "model": {}, "layer": {}, "encoder_depth_trend": {}}
-    sanity = sanity_document(pd.DataFrame(columns=list(SANITY_COLUMNS)), cfg, 0.0)
+    sanity = sanity_document(pd.DataFrame(columns=list(SANITY_COLUMNS)), cfg)
     assert sanity["n_images"] == 0 and sanity["methods"] == {}

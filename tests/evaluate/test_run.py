@@ -125,8 +125,16 @@ def _run_stages(tmp_path, no_border: bool = False):
 
 
 @pytest.mark.slow
-def test_evaluate_stage_end_to_end(tmp_path):
+def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run logs go to ./logs
     mdir, plots = _run_stages(tmp_path)
+    for name in ("fragility", "sanity", "regions"):  # timings live in the run log only
+        assert "seconds" not in json.loads((mdir / f"{name}.json").read_text())
+    assert "seconds" not in pd.read_parquet(tmp_path / "eval" / "sensitivity.parquet")
+    log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
+    assert set(log["seconds"]) == {
+        "infidelity_and_regions", "sensitivity", "sanity_and_null", "figures", "total"
+    }  # fmt: skip
     layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())
     assert frag["n_images"] == 4 and frag["n_without_border"] == 1 and frag["n_evaluated"] == 3
@@ -190,12 +198,26 @@ def test_evaluate_stage_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_without_any_border_writes_inconclusive_claims(tmp_path):
-    """No explainable image: the claims, summary and methods files are still written."""
-    mdir, _ = _run_stages(tmp_path, no_border=True)
+    """No explainable image: every declared output is written, nothing stale stays behind."""
+    stale = tmp_path / "metrics" / "plots" / "figures" / "layers_gradcam.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier run's figure")
+    mdir, plots = _run_stages(tmp_path, no_border=True)
+    assert not stale.exists()
+    assert sorted(p.name for p in (plots / "figures").iterdir()) == ["maps.png"]
+    with Image.open(plots / "figures" / "maps.png") as im:
+        assert im.format == "PNG"
+    for kind, column in (("layer_infidelity", "skill"), ("layer_regions", "band_share")):
+        for method in ("gradcam", "deeplift"):
+            table = pd.read_csv(plots / kind / f"{method}.csv")
+            assert len(table) == 0 and {"layer_index", "layer", column} <= set(table)
+    for name in ("fragility", "sensitivity", "regions", "sanity", "regions_null"):
+        assert len(pd.read_parquet(tmp_path / "eval" / f"{name}.parquet")) == 0
     claims = json.loads((mdir / "claims.json").read_text())
     assert claims["n_images"] == 0 and claims["counts"]["inconclusive"] == len(claims["claims"])
     assert {c["why"] for c in claims["claims"][1:]} == {"no explainable image"}
     assert "0 explained test images" in (mdir / "claims.md").read_text()
     summary = json.loads((mdir / "summary.json").read_text())
     assert summary["n"] == {"test": 4, "scored": 0} and "skill" not in summary
+    assert summary["why"] == "no test prediction has a border (empty_prediction: 4)"
     assert json.loads((mdir / "methods.json").read_text()) == {"sigma": None}

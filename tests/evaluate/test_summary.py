@@ -11,7 +11,7 @@ def _summary(frag_table: pd.DataFrame, n: int = 12) -> dict:
     counts = image_counts(pd.Series(["ok"] * n), 0, n)
     sens = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
     cfg = EvaluateConfig(bootstrap=50)
-    frag = fragility_document(frag_table, sens, LAYERS, cfg, counts, {}) if n else {}
+    frag = fragility_document(frag_table, sens, LAYERS, cfg, counts) if n else {}
     claims = {"counts": {"held": 1, "not held": 2, "inconclusive": 3}}
     seg = {"mIoU": 0.8798530634556485, "mDice": 0.919458891452851}
     return summary_document(seg, counts, frag, claims, "sigma_0p03")
@@ -32,7 +32,7 @@ def test_summary_is_compact_and_named():
 def test_methods_hold_the_per_method_infidelity():
     counts = image_counts(pd.Series(["ok"] * 12), 0, 12)
     sens = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
-    frag = fragility_document(toy_table(), sens, LAYERS, EvaluateConfig(bootstrap=50), counts, {})
+    frag = fragility_document(toy_table(), sens, LAYERS, EvaluateConfig(bootstrap=50), counts)
     doc = methods_document(frag, "sigma_0p03")
     assert doc["sigma"] == 0.03 and set(doc) == {"sigma", "infd", "zero", "skill", "skill_norm"}
     assert doc["skill"]["good"] == 0.8 and set(doc["infd"]) == {"good", "empty", "gbp", "tiny"}

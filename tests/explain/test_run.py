@@ -25,7 +25,8 @@ def _load_stage(name: str):
     return mod
 
 
-def test_stage_carries_images_without_border(tmp_path, trained):
+def test_stage_carries_images_without_border(tmp_path, trained, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run log goes to ./logs
     """borders -> attribute on 3 images: one with a border, an empty and a full prediction."""
     model = trained[0]
     imgs, masks = blobs(3, S, seed=1)
@@ -98,7 +99,12 @@ def test_stage_carries_images_without_border(tmp_path, trained):
         "img-c": "full_prediction",
     }
     ok = t[t.status == "ok"]
-    assert ok["seconds"].notna().all() and ok["sum"].notna().all()
+    assert "seconds" not in t and ok["sum"].notna().all()  # the table's bytes ignore timing
+    log = json.loads((tmp_path / "logs" / "t" / "attribute.json").read_text())
+    assert log["stage"] == "attribute" and log["seconds"] > 0
+    assert set(log["seconds_per_image"]) == {
+        "saliency", "deeplift", "guided_backprop", "gradcam@bottleneck", "gradcam@decoder5"
+    }  # fmt: skip
     assert np.allclose(ok["pos_mass"] + ok["neg_mass"], ok["sum"])
     assert set(ok["mode"]) == {"one-pass", "sampled(5)"}
     assert t[t.status != "ok"]["sum"].isna().all()

@@ -27,10 +27,19 @@ def test_fingerprint_follows_configs_and_data() -> None:
     assert fp != fingerprint(CFG, TrainConfig(), x)
 
 
+def test_epochs_are_in_the_fingerprint_only_when_the_schedule_uses_them() -> None:
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    for schedule in ("none", "plateau"):
+        a, b = (TrainConfig(epochs=e, lr_schedule=schedule) for e in (5, 9))
+        assert fingerprint(CFG, a, x) == fingerprint(CFG, b, x)
+    a, b = (TrainConfig(epochs=e, lr_schedule="cosine") for e in (5, 9))
+    assert fingerprint(CFG, a, x) != fingerprint(CFG, b, x)
+
+
 def test_roundtrip_and_foreign_checkpoint(tmp_path: Path) -> None:
     net, opt, scaler = _parts(0)
     progress = Progress(best_iou=0.5, best_epoch=1, history=[{"val/iou": 0.2}, {"val/iou": 0.5}])
-    write_checkpoint(tmp_path / "last.pt", "abc", 1, net, opt, scaler, progress)
+    write_checkpoint(tmp_path / "last.pt", "abc", 1, net, opt, scaler, None, progress)
     other, opt2, scaler2 = _parts(1)
     before = other.weight.detach().clone()
     cpu = torch.device("cpu")
@@ -39,3 +48,7 @@ def test_roundtrip_and_foreign_checkpoint(tmp_path: Path) -> None:
     got = read_checkpoint(tmp_path / "last.pt", "abc", cpu, other, opt2, scaler2)
     assert got == Progress(2, 0.5, 1, None, progress.history, resumed_from=2)
     assert torch.equal(other.weight, net.weight)
+    assert (
+        read_checkpoint(tmp_path / "last.pt", "abc", cpu, other, opt2, scaler2, max_epochs=1)
+        is None
+    )

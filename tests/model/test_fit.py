@@ -1,3 +1,4 @@
+import csv
 import json
 from pathlib import Path
 
@@ -6,9 +7,9 @@ import pytest
 
 from seginterp.data.prepared import write_manifest, write_split
 from seginterp.model.augment import AugmentConfig
-from seginterp.model.fit import fit
+from seginterp.model.fit import fit, kept_summary
 from seginterp.model.net import ModelConfig, load_model
-from seginterp.model.train import TrainConfig
+from seginterp.model.train import TrainConfig, TrainResult
 
 TINY = ModelConfig(encoder="resnet18", decoder_channels=(16, 8, 8, 4, 4))
 
@@ -37,12 +38,30 @@ def test_fit_writes_model_curves_and_summary(tmp_path: Path) -> None:
     out, live = tmp_path / "model", tmp_path / "live"
     result, summary = fit(TINY, cfg, prepared, out, live, tmp_path / "resume")
     assert list(summary) == [
-        "best_epoch", "best_val_iou", "epochs", "resumed_from_epoch", "n_train", "n_val", "model"
+        "best_epoch", "best_val_iou", "epochs", "n_train", "n_val", "model"
     ]  # fmt: skip
     assert (summary["n_train"], summary["n_val"], summary["epochs"]) == (6, 2, 2)
     assert summary["best_epoch"] == result.best_epoch and summary["model"]["encoder"] == "resnet18"
     _, model_cfg, extra = load_model(out / "model.pt")
     assert model_cfg == TINY and extra["best_epoch"] == result.best_epoch
     metrics = json.loads((live / "metrics.json").read_text())
-    assert metrics["best/epoch"] == result.best_epoch and metrics["step"] == 1 and "val" in metrics
-    assert not (tmp_path / "resume" / "last.pt").exists()
+    kept = result.history[result.best_epoch - 1]
+    assert metrics["kept_epoch"] == metrics["step"] == result.best_epoch
+    assert metrics["val"]["iou"] == kept["val/iou"] == result.best_val_iou
+    assert metrics["train"]["loss"] == kept["train/loss"] and metrics["epochs_run"] == 2
+    with (live / "plots" / "metrics" / "val" / "iou.tsv").open() as f:
+        steps = [row["step"] for row in csv.DictReader(f, delimiter="\t")]
+    assert steps == ["1", "2"]  # 1-based, the numbering of best_epoch
+
+
+def test_dvclive_summary_is_the_kept_epoch_not_the_last() -> None:
+    history = [
+        {"train/loss": 0.9, "val/iou": 0.5, "lr": 1e-3},
+        {"train/loss": 0.5, "val/iou": 0.8, "lr": 1e-3},
+        {"train/loss": 0.4, "val/iou": 0.2, "lr": 1e-3},
+    ]
+    result = TrainResult(2, 0.8, history, None, 1.0)
+    assert kept_summary(result) == {
+        "train": {"loss": 0.5}, "val": {"iou": 0.8}, "lr": 1e-3,
+        "kept_epoch": 2, "epochs_run": 3, "step": 2,
+    }  # fmt: skip

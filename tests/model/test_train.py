@@ -46,7 +46,7 @@ def test_same_seed_same_metrics(tmp_path):
     b = run(tmp_path / "b", cfg())
     assert a.history == b.history
     assert len(a.history) == 3
-    assert not (tmp_path / "a" / "resume" / "last.pt").exists()  # removed after success
+    assert (tmp_path / "a" / "resume" / "last.pt").exists()  # kept: a longer run continues
     c = run(tmp_path / "c", cfg(seed=4))
     assert c.history != a.history
 
@@ -97,3 +97,84 @@ def test_model_learns_blobs(tmp_path):
 def test_bad_config_values_are_errors():
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path)[0].state_dict()
+
+
+def _same_weights(a: Path, b: Path) -> None:
+    for (k, v1), v2 in zip(_weights(a).items(), _weights(b).values(), strict=True):
+        assert torch.equal(v1, v2), k
+
+
+@pytest.mark.parametrize("schedule", ["none", "plateau"])
+def test_more_epochs_continue_from_a_finished_run(tmp_path, schedule):
+    """A schedule that does not depend on ``epochs``: 2 epochs then 4 == 4 epochs at once."""
+    c = dict(lr_schedule=schedule, lr_patience=0)
+    full = run(tmp_path / "full", cfg(epochs=4, **c))
+    short = run(tmp_path / "cont", cfg(epochs=2, **c))
+    assert short.resumed_from is None and len(short.history) == 2
+    longer = run(tmp_path / "cont", cfg(epochs=4, **c))
+    assert longer.resumed_from == 2
+    assert longer.history == full.history
+    _same_weights(tmp_path / "full" / "model.pt", tmp_path / "cont" / "model.pt")
+    again = run(tmp_path / "cont", cfg(epochs=4, **c))  # nothing left to train: same model
+    assert again.resumed_from == 4 and again.history == full.history
+
+
+def test_fewer_epochs_or_an_epoch_dependent_schedule_restart(tmp_path):
+    run(tmp_path, cfg(epochs=3))
+    assert run(tmp_path, cfg(epochs=2)).resumed_from is None  # cannot shorten a finished run
+    run(tmp_path / "cos", cfg(epochs=2, lr_schedule="cosine"))
+    res = run(tmp_path / "cos", cfg(epochs=3, lr_schedule="cosine"))
+    assert res.resumed_from is None  # the cosine curve depends on epochs
+
+
+def test_plateau_halves_the_rate_after_patience_epochs_without_gain():
+    opt = torch.optim.Adam(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    sched = training.build_scheduler(cfg(lr_schedule="plateau", lr_patience=1), opt)
+    lrs = []
+    for val_iou in (0.5, 0.6, 0.6, 0.55, 0.7, 0.7):
+        sched.step(val_iou)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]
+
+
+def test_schedules_change_the_rate(tmp_path):
+    cosine = run(tmp_path / "c", cfg(epochs=3, lr_schedule="cosine"))
+    lrs = [h["lr"] for h in cosine.history]
+    assert lrs[0] == 1e-3 and lrs[0] > lrs[1] > lrs[2] > 0
+    constant = run(tmp_path / "n", cfg(epochs=2))
+    assert [h["lr"] for h in constant.history] == [1e-3, 1e-3]
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_interrupted_scheduled_run_resumes_exactly(tmp_path, schedule):
+    c = cfg(epochs=3, lr_schedule=schedule, lr_patience=0)
+    full = run(tmp_path / "full", c)
+
+    def stop(epoch, metrics):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", c, stop)
+    resumed = run(tmp_path / "cut", c)
+    assert resumed.resumed_from == 2 and resumed.history == full.history
+    _same_weights(tmp_path / "full" / "model.pt", tmp_path / "cut" / "model.pt")
+
+
+def test_bad_schedule_is_refused():
+    with pytest.raises(ValueError, match="lr_schedule must be one of none, plateau, cosine"):
+        cfg(lr_schedule="step")
+    with pytest.raises(ValueError, match="lr_factor must be in"):
+        cfg(lr_factor=1.5)
+
+
+def test_worker_count_does_not_change_the_run(tmp_path):
+    """Augmentation is seeded per item, so DataLoader workers draw what the main process would."""
+    a = run(tmp_path / "w0", cfg(epochs=2, num_workers=0, augment=AugmentConfig(p=0.9)))
+    b = run(tmp_path / "w2", cfg(epochs=2, num_workers=2, augment=AugmentConfig(p=0.9)))
+    assert a.history == b.history
+    _same_weights(tmp_path / "w0" / "model.pt", tmp_path / "w2" / "model.pt")

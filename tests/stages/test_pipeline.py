@@ -3,7 +3,6 @@ commands on the result, then `dvc exp run -S`."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import shlex
@@ -12,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from PIL import Image
-from support import ROOT, run_cmd
+from support import ROOT, run_cmd, tiny_params
 
 STAGES = ("check", "download", "preprocess", "train", "predict", "borders", "attribute", "evaluate")
 METRICS = {
@@ -28,29 +26,6 @@ METRICS = {
     "methods.json": ("sigma",),
 }
 WIDTH = 200  # the verdict fits one screen: README's `dvc metrics show` / `dvc exp show` commands
-
-
-def tiny_params() -> dict[str, Any]:
-    """The project's synthetic section, shrunk to seconds: 32 px, 24 images, 2 epochs."""
-    full = yaml.safe_load((ROOT / "params.yaml").read_text())
-    syn = copy.deepcopy(full["synthetic"])
-    syn["download"].update(n_images=24, size=32)
-    syn["preprocess"]["image_size"] = 32
-    syn["model"]["decoder_channels"] = [16, 8, 8, 4, 4]
-    syn["train"].update(epochs=2, batch_size=8)
-    syn["attribute"].update(
-        layers=["encoder1", "bottleneck", "decoder5"], ig_steps=4, sample_k=4, chunk_size=4
-    )
-    syn["evaluate"].update(
-        n_perturb_samples=8,
-        sensitivity_samples=2,
-        sensitivity_max_images=1,
-        recompute_max_pixels=4,
-        sanity_images=1,
-        figure_images=2,
-        bootstrap=50,
-    )
-    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
 
 
 def leaves(obj: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -35,9 +36,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary directory beside ``path``; it replaces ``path`` on success."""
+    """Yield an empty temporary directory beside ``path``; it replaces ``path`` on success.
+
+    Temporary siblings that a killed run left behind (``.<name>.*.tmp``) are removed first: one
+    output has one writer (DVC locks the repository while a stage runs).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    own = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")  # mkdtemp's names
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if own.fullmatch(stale.name):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes 0700; the result is an ordinary output directory
     try:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from seginterp.core.determinism import export_env
 from seginterp.core.distributed import launched
 
 PARAM = ("scale", "nproc_per_node")
@@ -80,6 +81,7 @@ def parse(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     cmd = parse(sys.argv[1:] if argv is None else argv)
+    export_env()  # before the script's first MKL call (seginterp.core.determinism)
     sys.stdout.flush()
     os.execv(cmd[0], cmd)
 

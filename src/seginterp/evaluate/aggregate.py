@@ -138,12 +138,8 @@ def fragility_document(
     layer_order: Sequence[str],
     cfg: EvaluateConfig,
     counts: Mapping[str, Any],
-    seconds: dict[str, float],
 ) -> dict[str, Any]:
-    """fragility.json: conventions, image counts, infidelity and sensitivity tables, timings.
-
-    ``seconds`` is kept by reference: entries added later (figures, total) appear in it.
-    """
+    """fragility.json: conventions, image counts, infidelity and sensitivity tables."""
     infidelity = (
         aggregate_infidelity(
             frag, layer_order, cfg.n_perturb_samples, cfg.bootstrap, cfg.seed, cfg.alpha
@@ -169,7 +165,6 @@ def fragility_document(
         **counts,
         "infidelity": infidelity,
         "sensitivity": _sensitivity_section(sens, layer_order, cfg),
-        "seconds": seconds,
     }
 
 
@@ -194,7 +189,7 @@ def regions_document(
     }
 
 
-def sanity_document(sanity: pd.DataFrame, cfg: EvaluateConfig, seconds: float) -> dict[str, Any]:
+def sanity_document(sanity: pd.DataFrame, cfg: EvaluateConfig) -> dict[str, Any]:
     """sanity.json: the test, the functions re-explained and the per-method correlations."""
     return {
         "test": SANITY_DOC,
@@ -205,5 +200,4 @@ def sanity_document(sanity: pd.DataFrame, cfg: EvaluateConfig, seconds: float) -
             dict(zip(sanity["method"], sanity["function"], strict=True)) if len(sanity) else {}
         ),
         "methods": aggregate_sanity(sanity, cfg.bootstrap, cfg.seed) if len(sanity) else {},
-        "seconds": seconds,
     }

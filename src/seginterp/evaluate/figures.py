@@ -12,7 +12,8 @@
   maps of one image compare in magnitude). The scale is printed on each panel and each colour bar
   is labelled. A ``sampled(K)`` map says so in its title.
 - :func:`choose_images`: evenly spaced positions, a deterministic choice.
-- :func:`write_map_figures`: both kinds of figures from the stored maps of the shown images.
+- :func:`write_map_figures`: both kinds of figures from the stored maps of the shown images;
+  :func:`message_figure` when there is nothing to show.
 - :func:`layer_plot_tables` / :func:`write_plot_tables`: per-layer rows for DVC vega plots (CSV).
 """
 
@@ -242,6 +243,15 @@ def layer_grid_figure(
         titles = [method_title(k, row_modes.get(k)) for k in layers]
         _map_panels(ax[1:], image, [to_2d(maps[k]) for k in layers], titles, scale, 7)
     fig.suptitle(f"layer {method_title(method)} ({_caption(scale)})", fontsize=9)
+    _save(fig, path)
+
+
+def message_figure(path: str | Path, message: str) -> None:
+    """A figure that only says ``message`` (written where a figure is declared but has no data)."""
+    fig, ax = _figure(1, 1, 6.0, 1.5)
+    ax = np.ravel([ax])[0]
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, wrap=True)
     _save(fig, path)
 
 

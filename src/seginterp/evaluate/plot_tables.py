@@ -14,6 +14,19 @@ import pandas as pd
 
 from seginterp.core.io import atomic_path
 
+PLOT_KINDS: tuple[str, ...] = ("layer_infidelity", "layer_regions")
+"""The plot directories (dvc.yaml's plots), one CSV per layer method in each."""
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "layer_infidelity": (
+        "layer_index", "layer", "infidelity", "zero_infidelity", "skill",
+        "infidelity_normalized", "skill_normalized", "sensitivity",
+    ),
+    "layer_regions": (
+        "layer_index", "layer", "band_share", "inside_share", "outside_share", "band_net_share",
+        "inside_net_share", "band_enrichment", "n_claim", "n",
+    ),
+}  # fmt: skip
+
 
 def _infidelity_table(
     unnormalized: Mapping[str, Any],
@@ -108,4 +121,12 @@ def write_plot_tables(
         fragility, regions, layer_order, sigma_key
     ).items():
         with atomic_path(plots_dir / kind / f"{method}.csv") as tmp:
-            pd.DataFrame(rows).to_csv(tmp, index=False)
+            pd.DataFrame(rows, columns=list(COLUMNS[kind])).to_csv(tmp, index=False)
+
+
+def write_empty_plot_tables(plots_dir: Path, layer_methods: Sequence[str]) -> None:
+    """Header-only ``<plots_dir>/<kind>/<layer method>.csv`` (no image was scored)."""
+    for kind in PLOT_KINDS:
+        for method in layer_methods:
+            with atomic_path(plots_dir / kind / f"{method}.csv") as tmp:
+                pd.DataFrame(columns=list(COLUMNS[kind])).to_csv(tmp, index=False)

@@ -45,11 +45,11 @@ from seginterp.evaluate.aggregate import (
 )
 from seginterp.evaluate.claims import ClaimInputs, claims_document, claims_markdown
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.figures import ImageRow, choose_images, write_map_figures
+from seginterp.evaluate.figures import ImageRow, choose_images
 from seginterp.evaluate.infidelity_tables import plot_view
 from seginterp.evaluate.null import randomized_pairs
 from seginterp.evaluate.paper import paper_figures
-from seginterp.evaluate.plot_tables import write_plot_tables
+from seginterp.evaluate.plots_dir import write_plots_dir
 from seginterp.evaluate.regions import null_region_rows, region_rows
 from seginterp.evaluate.sanity import SANITY_COLUMNS, randomize_weights, sanity_rows
 from seginterp.evaluate.scoring import infidelity_rows
@@ -82,19 +82,21 @@ class EvaluateInputs:
 @dataclass
 class Evaluation:
     """Rank 0's results: ``tables`` (name -> per-image DataFrame, :data:`TABLES`),
-    ``documents`` (name -> metrics JSON, :data:`DOCUMENTS`) and ``claims_md`` (claims.md)."""
+    ``documents`` (name -> metrics JSON, :data:`DOCUMENTS`), ``claims_md`` (claims.md) and the
+    seconds of each part (for the run log: no output holds a timing)."""
 
     tables: dict[str, pd.DataFrame]
     documents: dict[str, dict[str, Any]]
     claims_md: str
+    seconds: dict[str, float]
 
     def summary(self, dataset: str) -> str:
-        frag, sanity = self.documents["fragility"], self.documents["sanity"]
-        s = frag["seconds"]
+        frag, s = self.documents["fragility"], self.seconds
         return (
             f"{dataset}: {frag['n_evaluated']} images scored ({frag['n_without_border']} without "
             f"border), infidelity {s['infidelity_and_regions']:.1f} s, sensitivity "
-            f"{s['sensitivity']:.1f} s, sanity {sanity['seconds']:.1f} s, total {s['total']:.1f} s"
+            f"{s['sensitivity']:.1f} s, sanity and null {s['sanity_and_null']:.1f} s, "
+            f"total {s['total']:.1f} s"
         )
 
 
@@ -235,30 +237,25 @@ def _randomized(
 def _figures(
     data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, docs: dict[str, Any], plots_dir: Path
 ) -> None:
-    """The map figures of a few images and the per-layer plot tables."""
-    fig_dir = plots_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    layer_order = LAYERS.names()
+    """The map figures of a few images and the per-layer plot tables (:mod:`.plots_dir`)."""
     shown = [data.todo[j] for j in choose_images(len(data.todo), cfg.figure_images)]
-    if shown:
-        stored = [data.stored(ref) for ref in shown]
-        rows = [
-            ImageRow(
-                ref.id,
-                np.asarray(data.images[ref.index]),
-                np.asarray(data.truths[ref.index]),
-                np.asarray(data.preds[ref.index]),
-                s.border,
-            )
-            for ref, s in zip(shown, stored, strict=True)
-        ]
-        write_map_figures(
-            fig_dir, rows, stored, acfg.methods, acfg.layer_methods, acfg.layers, layer_order
+    stored = [data.stored(ref) for ref in shown]
+    rows = [
+        ImageRow(
+            ref.id,
+            np.asarray(data.images[ref.index]),
+            np.asarray(data.truths[ref.index]),
+            np.asarray(data.preds[ref.index]),
+            s.border,
         )
+        for ref, s in zip(shown, stored, strict=True)
+    ]
     frag, regions = docs["fragility"], docs["regions"]
-    if frag["infidelity"] and "layer" in regions:
-        sigma = sigma_key(cfg.infidelity_sigma[0])
-        write_plot_tables(plots_dir, plot_view(frag), regions, layer_order, sigma)
+    tables = (plot_view(frag), regions) if frag["infidelity"] and "layer" in regions else None
+    attributed = {"methods": acfg.methods, "layer_methods": acfg.layer_methods,
+                  "layers": acfg.layers}  # fmt: skip
+    sigma = sigma_key(cfg.infidelity_sigma[0])
+    write_plots_dir(plots_dir, rows, stored, attributed, LAYERS.names(), tables, sigma)
 
 
 def _verdicts(
@@ -333,13 +330,13 @@ def evaluate_dataset(
     seconds["sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sanity, null = _randomized(data, cfg, acfg, dataset)
-    t_sanity = time.perf_counter() - t0
+    seconds["sanity_and_null"] = time.perf_counter() - t0
     layer_order = LAYERS.names()
     counts = image_counts(data.status, data.n_not_attributed, len(data.todo))
     docs = {
-        "fragility": fragility_document(frag, sens, layer_order, cfg, counts, seconds),
+        "fragility": fragility_document(frag, sens, layer_order, cfg, counts),
         "regions": regions_document(regions, null, layer_order, cfg, counts),
-        "sanity": sanity_document(sanity, cfg, t_sanity),
+        "sanity": sanity_document(sanity, cfg),
     }
     tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
     tables["regions_null"] = null
@@ -348,4 +345,4 @@ def evaluate_dataset(
     _figures(data, cfg, acfg, docs, plots_dir)
     seconds["figures"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
-    return Evaluation(tables, docs, claims_markdown(docs["claims"]))
+    return Evaluation(tables, docs, claims_markdown(docs["claims"]), seconds)

@@ -13,7 +13,6 @@ perturbation sample); a ``progress`` callback is told of each as it ends (``prog
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,7 @@ Progress = Callable[[int], object]
 
 SENSITIVITY_COLUMNS: tuple[str, ...] = (
     *("id", "index", "level", "method", "layer", "mode"),
-    *("function", "sensitivity", "radius", "n_samples", "recompute_rel_l2", "seconds"),
+    *("function", "sensitivity", "radius", "n_samples", "recompute_rel_l2"),
 )
 
 
@@ -152,7 +151,6 @@ def sensitivity_rows(
         function, reduced = recompute_function(
             mode, stored, image_id, cfg.recompute_max_pixels, cfg.seed
         )
-        t0 = time.perf_counter()
         seed = image_seed(cfg.seed + 1, image_id)
         s, again = _map_sensitivity(explainer, x, key, function, seed, cfg, progress)
         again = again.reshape(attr.shape)
@@ -171,7 +169,6 @@ def sensitivity_rows(
                 "n_samples": cfg.sensitivity_samples,
                 "function": function.label,
                 "recompute_rel_l2": rel,
-                "seconds": time.perf_counter() - t0,
             }
         )
     return rows

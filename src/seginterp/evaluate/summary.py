@@ -51,7 +51,7 @@ def summary_document(
 
     Returns:
         ``{test: {mIoU, mDice}, n: {test, scored}, claims: {held, not_held, inconclusive},
-        skill: {method: ratio of means}}``.
+        skill: {method: ratio of means}}``; without a scored image, ``why`` instead of ``skill``.
     """
     seg = segmentation or {}
     c = claims["counts"]
@@ -63,6 +63,10 @@ def summary_document(
     block = fragility.get("infidelity", {}).get(sigma_key)
     if block:
         out["skill"] = _per_method(block["unnormalized"]["model"], "skill_ratio_of_means")
+    elif counts["n_evaluated"] == 0:
+        by_status = counts.get("without_border_by_status") or {}
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items()))
+        out["why"] = "no test prediction has a border" + (f" ({detail})" if detail else "")
     return out
 
 

@@ -30,14 +30,20 @@ from seginterp.explain.engine import Explainer
 from seginterp.model.net import load_model
 from seginterp.model.predictions import read_table as read_prediction_table
 
+_SECONDS = "seconds"  # per-map timing carried with the rows up to rank 0, then taken out
+
 
 @dataclass(frozen=True)
 class Attributions:
-    """The table of a run (rank 0) and how many images it covered, and how many had a border."""
+    """The table of a run (rank 0), how many images it covered and how many had a border, and
+    the median seconds per image of each map (``method`` or ``method@layer``; maps made by one
+    shared exact pass each report that pass) — for the run log, not the table, whose bytes must
+    not depend on the run."""
 
     table: pd.DataFrame
     n_images: int
     n_ok: int
+    seconds_per_image: dict[str, float]
 
 
 class StaleBordersError(ValueError):
@@ -93,12 +99,16 @@ def attribute_dataset(
             rows += new
             positions += [i] * len(new)
         table = dist.gather_rows(
-            tmp / "_parts", "attributions", rows, positions, store.TABLE_COLUMNS
+            tmp / "_parts", "attributions", rows, positions, (*store.TABLE_COLUMNS, _SECONDS)
         )
     if table is None:
         return None
     n_ok = int((btable["status"] == "ok").sum())
-    return Attributions(store.with_dtypes(table), len(btable), n_ok)
+    timed = table.dropna(subset=[_SECONDS])
+    names = timed["method"] + timed["layer"].map(lambda x: "" if pd.isna(x) else f"@{x}")
+    seconds = timed.groupby(names, sort=False)[_SECONDS].median().round(4).to_dict()
+    table = store.with_dtypes(table.drop(columns=[_SECONDS]))
+    return Attributions(table, len(btable), n_ok, seconds)
 
 
 def _attribute_image(
@@ -117,7 +127,7 @@ def _attribute_image(
     if status == "ok":
         x = torch.from_numpy(np.asarray(images[index], dtype=np.float32) / 255.0)
         records = explainer.explain(x.permute(2, 0, 1)[None], border, key=index)
-        rows = [store.table_row(image_id, index, rec) for rec in records]
+        rows = [{**store.table_row(image_id, index, r), _SECONDS: r.seconds} for r in records]
     else:
         rows = store.skipped_rows(image_id, index, status, int(border.sum()), keys)
     store.write_image(directory, image_id, border, status, records)

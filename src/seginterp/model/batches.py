@@ -18,13 +18,16 @@ class SegmentationArrays(Dataset):
     """Pairs from prepared arrays: images uint8 (N,H,W,3), masks {0,1} uint8 (N,H,W).
 
     Items are (x float32 (3,H,W) in [0,1], y float32 (1,H,W)); ``augment`` (albumentations)
-    transforms image and mask together.
+    transforms image and mask together. The augmentation of item ``i`` is drawn from a seed of
+    (``epoch_seed``, ``i``) alone, so it does not depend on the DataLoader's worker count or on
+    which process loads the item.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, augment: Any = None) -> None:
         if images.shape[:3] != masks.shape:
             raise ValueError(f"images {images.shape} and masks {masks.shape} do not match")
         self.images, self.masks, self.augment = images, masks, augment
+        self.epoch_seed = 0  # set by the training loop before each epoch
 
     def __len__(self) -> int:
         return len(self.images)
@@ -32,6 +35,7 @@ class SegmentationArrays(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         img, msk = np.array(self.images[i]), np.array(self.masks[i])  # copy out of the mmap
         if self.augment is not None:
+            self.augment.set_random_seed((self.epoch_seed * 1_000_003 + i) % 2**32)
             out = self.augment(image=img, mask=msk)
             img, msk = out["image"], out["mask"]
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
@@ -54,7 +58,7 @@ def evaluate(
     losses, ious, dices = [], [], []
     for s in range(0, len(images), batch_size):
         x = to_input(images[s : s + batch_size]).to(device)
-        y = torch.from_numpy(np.asarray(masks[s : s + batch_size])).unsqueeze(1).float().to(device)
+        y = torch.from_numpy(np.array(masks[s : s + batch_size])).unsqueeze(1).float().to(device)
         logits = model(x)
         loss, _ = segmentation_loss(logits, y, weights)
         losses.append(loss.item() * len(x))

@@ -1,7 +1,9 @@
 """The resumable checkpoint a training run writes after every epoch, and what it must match.
 
-It holds the weights, optimizer and grad-scaler states, the best epoch so far with its weights,
-and the metric history; its fingerprint ties it to the configs and the training data.
+It holds the weights, optimizer, grad-scaler and lr-scheduler states, the best epoch so far with
+its weights, and the metric history; its fingerprint ties it to the configs and the training
+data. ``epochs`` is left out of the fingerprint when the schedule does not depend on it, so a
+finished run's checkpoint lets a longer run continue where it stopped.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -40,8 +42,11 @@ class Progress:
 
 def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, train_images: np.ndarray) -> str:
     """Hash of what a resume checkpoint must agree with: both configs and the training data."""
+    train = to_dict(cfg)
+    if not cfg.epoch_dependent:
+        del train["epochs"]
     h = hashlib.sha256()
-    h.update(json.dumps([to_dict(model_cfg), to_dict(cfg)], sort_keys=True).encode())
+    h.update(json.dumps([to_dict(model_cfg), train], sort_keys=True).encode())
     h.update(str(train_images.shape).encode())
     step = max(1, len(train_images) // 16)
     h.update(np.ascontiguousarray(train_images[::step]).tobytes())
@@ -55,15 +60,17 @@ def write_checkpoint(
     net: nn.Module,
     opt: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
+    scheduler: Any,
     progress: Progress,
 ) -> None:
-    """Write the checkpoint after ``epoch`` (atomic)."""
+    """Write the checkpoint after ``epoch`` (atomic); ``scheduler`` may be None."""
     state = {
         "fingerprint": fp,
         "epoch": epoch,
         "model": net.state_dict(),
         "optimizer": opt.state_dict(),
         "scaler": scaler.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
         "best_val_iou": progress.best_iou,
         "best_epoch": progress.best_epoch,
         "best_state": progress.best_state,
@@ -79,19 +86,31 @@ def read_checkpoint(
     net: nn.Module,
     opt: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
+    scheduler: Any = None,
+    max_epochs: int | None = None,
 ) -> Progress | None:
-    """Load a checkpoint of fingerprint ``fp`` into ``net``, ``opt`` and ``scaler``.
+    """Load a checkpoint of fingerprint ``fp`` into ``net``, ``opt``, ``scaler`` and
+    ``scheduler``.
 
     Returns its progress, or None (and leaves everything untouched) when the checkpoint belongs
-    to another config or data set.
+    to another config or data set, or has more than ``max_epochs`` epochs (a shorter run cannot
+    be recovered from it: its best weights may come from a later epoch).
     """
     ck = torch.load(path, map_location=device, weights_only=True)
     if ck.get("fingerprint") != fp:
         log.warning("ignoring %s: it belongs to another config or data set", path)
         return None
+    if max_epochs is not None and ck["epoch"] + 1 > max_epochs:
+        log.warning(
+            "ignoring %s: it holds %d epochs, more than the %d asked for",
+            path, ck["epoch"] + 1, max_epochs,
+        )  # fmt: skip
+        return None
     net.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     scaler.load_state_dict(ck["scaler"])
+    if scheduler is not None:
+        scheduler.load_state_dict(ck["scheduler"])
     start = ck["epoch"] + 1
     history = [dict(h) for h in ck["history"]]
     return Progress(

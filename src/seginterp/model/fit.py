@@ -19,7 +19,10 @@ from seginterp.model.train import EpochCallback, TrainConfig, TrainResult, train
 
 
 def _live_logger(stack: contextlib.ExitStack, live_dir: Path) -> tuple[Any, EpochCallback]:
-    """A dvclive ``Live`` (closed with ``stack``) and a callback logging each epoch's metrics."""
+    """A dvclive ``Live`` (closed with ``stack``) and a callback logging each epoch's metrics.
+
+    The step of an epoch is its 1-based number, the numbering of ``best_epoch`` in train.json.
+    """
     from dvclive import Live
 
     live = stack.enter_context(
@@ -27,12 +30,29 @@ def _live_logger(stack: contextlib.ExitStack, live_dir: Path) -> tuple[Any, Epoc
     )
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        live.step = epoch
+        live.step = epoch + 1
         for name, value in metrics.items():
             live.log_metric(name, value)
         live.next_step()
 
     return live, on_epoch
+
+
+def kept_summary(result: TrainResult) -> dict[str, Any]:
+    """dvclive's summary (``dvclive/<D>/metrics.json``): the metrics of the kept epoch, not of the
+    last one, nested as dvclive nests them (``val/iou`` -> ``{"val": {"iou": ...}}``), with
+    ``step`` = ``kept_epoch`` = the 1-based epoch whose weights are the model."""
+    summary: dict[str, Any] = {}
+    for name, value in result.history[result.best_epoch - 1].items():
+        *parents, leaf = name.split("/")
+        node = summary
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    summary["kept_epoch"] = result.best_epoch
+    summary["epochs_run"] = len(result.history)
+    summary["step"] = result.best_epoch
+    return summary
 
 
 def fit(
@@ -46,7 +66,8 @@ def fit(
     """Train on the train/val splits of ``prepared_dir``; the model goes to ``out_dir/model.pt``.
 
     The resumable checkpoint is ``resume_dir/last.pt``. Returns (result, the content of
-    train.json) on rank 0 and None on the other ranks.
+    train.json) on rank 0 and None on the other ranks. train.json holds only what the params and
+    data determine; the run's own facts (seconds, resume point) are ``result``'s, for the run log.
     """
     tr_x, tr_y, _ = load_split(prepared_dir, "train")
     va_x, va_y, _ = load_split(prepared_dir, "val")
@@ -63,15 +84,13 @@ def fit(
                 checkpoint_path=resume_dir / "last.pt", on_epoch=on_epoch,
             )  # fmt: skip
             if live is not None:
-                live.summary["best/epoch"] = result.best_epoch
-                live.summary["best/val_iou"] = result.best_val_iou
+                live.summary = kept_summary(result)
     if not main_rank:
         return None
     summary = {
         "best_epoch": result.best_epoch,
         "best_val_iou": result.best_val_iou,
         "epochs": cfg.epochs,
-        "resumed_from_epoch": result.resumed_from,
         "n_train": len(tr_x),
         "n_val": len(va_x),
         "model": to_dict(model_cfg),

@@ -36,5 +36,5 @@ def iou_dice(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 def iou_dice_np(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """NumPy twin of :func:`iou_dice` for (N, H, W) masks."""
-    iou, dice = iou_dice(torch.from_numpy(np.asarray(pred)), torch.from_numpy(np.asarray(target)))
+    iou, dice = iou_dice(torch.from_numpy(np.array(pred)), torch.from_numpy(np.array(target)))
     return iou.numpy(), dice.numpy()

@@ -59,7 +59,8 @@ def to_input(images: np.ndarray) -> Tensor:
     """uint8 images (N,H,W,3) -> float32 model input (N,3,H,W) in [0, 1]."""
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected images of shape (N,H,W,3), got {images.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    # a copy: the prepared arrays are read-only memory maps, which torch must not alias
+    x = torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2)
     return x.contiguous().float().div_(255.0)  # NCHW-contiguous: ~10% faster convs on CPU
 
 

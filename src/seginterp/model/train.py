@@ -1,8 +1,12 @@
-"""Training loop: the paper's loss, Adam, best-validation-IoU checkpoint, exact resume.
+"""Training loop: the paper's loss, Adam, an optional lr schedule, best-validation-IoU model,
+exact resume.
 
 Data are the prepared uint8 arrays (no image decoding per epoch). Everything random is seeded
 from ``TrainConfig.seed`` and the epoch number, so a run interrupted after epoch k and resumed
-from its checkpoint ends with the same weights as an uninterrupted run (on CPU).
+from its checkpoint ends with the same weights as an uninterrupted run (on CPU). The checkpoint
+of the last epoch is kept after a successful run: asking for more epochs of a run whose schedule
+does not depend on the epoch count (``none``, ``plateau``) continues from it, and gives the same
+weights as a run started with that many epochs.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from seginterp.model.net import ModelConfig, build_model, resolve_device, save_m
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+"""Called after each epoch: the 0-based epoch and its metrics (``train/…``, ``val/…``, ``lr``)."""
+LR_SCHEDULES: tuple[str, ...] = ("none", "plateau", "cosine")
 Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N,H,W,3), masks {0,1} uint8 (N,H,W)
 
 
@@ -50,6 +56,9 @@ class TrainConfig(StageConfig):
     epochs: int = 10
     batch_size: int = 8
     lr: float = 5e-4
+    lr_schedule: str = "none"
+    lr_patience: int = 2
+    lr_factor: float = 0.5
     loss_weights: LossWeights = field(default_factory=LossWeights)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
@@ -63,9 +72,38 @@ class TrainConfig(StageConfig):
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("lr", self.lr > 0, "> 0"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("lr_patience", self.lr_patience >= 0, ">= 0"),
+            ("lr_factor", 0 < self.lr_factor < 1, "in (0, 1)"),
         ):
             if not ok:
                 raise ValueError(f"train.{name} must be {rule}, got {getattr(self, name)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"got {self.lr_schedule!r}"
+            )
+
+    @property
+    def epoch_dependent(self) -> bool:
+        """Whether the trajectory of every epoch depends on ``epochs`` (the cosine schedule)."""
+        return self.lr_schedule == "cosine"
+
+
+def build_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> Any:
+    """The lr scheduler of ``cfg.lr_schedule``, stepped once after every epoch (None: constant).
+
+    - ``none``: the paper's constant rate;
+    - ``plateau``: multiply the rate by ``lr_factor`` after ``lr_patience`` epochs without a
+      better validation IoU;
+    - ``cosine``: cosine decay from ``lr`` towards 0 over ``epochs`` epochs.
+    """
+    if cfg.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience, threshold=0.0
+        )
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    return None
 
 
 def seed_everything(seed: int) -> None:
@@ -99,6 +137,7 @@ class _Run:
     net: nn.Module  # the bare module: state dicts, validation and the saved model use it
     opt: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
+    scheduler: Any  # None for a constant rate
     fp: str  # fingerprint of configs and data, stored in the checkpoint
     model: nn.Module | None = None  # what trains: ``net`` or its DDP wrapper
     augment: Any = None
@@ -116,8 +155,9 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, tr_x: np.ndarray) -> _Run:
     net = build_model(model_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scheduler = build_scheduler(cfg, opt)
     fp = fingerprint(model_cfg, cfg, tr_x)
-    return _Run(cfg, device, rank, world, main, use_amp, net, opt, scaler, fp)
+    return _Run(cfg, device, rank, world, main, use_amp, net, opt, scaler, scheduler, fp)
 
 
 def _resume(run: _Run, checkpoint_path: Path, on_epoch: EpochCallback | None) -> Progress:
@@ -130,7 +170,8 @@ def _resume(run: _Run, checkpoint_path: Path, on_epoch: EpochCallback | None) ->
         )
     state = None
     if found:
-        state = read_checkpoint(checkpoint_path, run.fp, run.device, run.net, run.opt, run.scaler)
+        state = read_checkpoint(checkpoint_path, run.fp, run.device, run.net, run.opt, run.scaler,
+                                run.scheduler, max_epochs=run.cfg.epochs)  # fmt: skip
     if state is None:
         return Progress()
     log.info("resuming from %s after epoch %d of %d", checkpoint_path, state.start, run.cfg.epochs)
@@ -165,13 +206,13 @@ def _epoch_loader(run: _Run, epoch: int) -> DataLoader:
     # (seed * world + rank) gives every rank its own stream and is the seed itself at world 1
     seed = (run.cfg.seed * 100_003 + epoch) * run.world + run.rank
     torch.manual_seed(seed)
-    if run.augment is not None:
-        run.augment.set_random_seed(seed)
+    run.dataset.epoch_seed = run.cfg.seed * 100_003 + epoch  # augmentation: per item, see batches
     if run.sampler is not None:
         run.sampler.set_epoch(epoch)
         order: dict[str, Any] = {"sampler": run.sampler}
-    else:
-        order = {"shuffle": True, "generator": torch.Generator().manual_seed(seed)}
+    else:  # the permutation drawn here, not inside DataLoader: its draws depend on the workers
+        perm = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(seed))
+        order = {"sampler": perm.tolist()}
     return DataLoader(
         run.dataset,
         batch_size=run.cfg.batch_size,
@@ -240,21 +281,29 @@ def _validate(run: _Run, val_data: Arrays) -> dict[str, float]:
 
 
 def _end_epoch(run: _Run, state: Progress, epoch: int, checkpoint_path: Path) -> None:
-    """Keep the weights of the best validation IoU; write the checkpoint (rank 0)."""
+    """Keep the weights of the best validation IoU, step the lr schedule, write the checkpoint
+    (rank 0)."""
     val_iou = state.history[-1]["val/iou"]
     if val_iou > state.best_iou:
         state.best_iou, state.best_epoch = val_iou, epoch
         state.best_state = (
             {k: v.detach().clone() for k, v in run.net.state_dict().items()} if run.main else None
         )
+    if isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        run.scheduler.step(val_iou)
+    elif run.scheduler is not None:
+        run.scheduler.step()
     if run.main:
-        write_checkpoint(checkpoint_path, run.fp, epoch, run.net, run.opt, run.scaler, state)
+        write_checkpoint(
+            checkpoint_path, run.fp, epoch, run.net, run.opt, run.scaler, run.scheduler, state
+        )
 
 
 def _save_best(
     run: _Run, state: Progress, model_cfg: ModelConfig, model_path: Path, checkpoint_path: Path
 ) -> None:
-    """Save the best weights as the model (rank 0), drop the checkpoint; all ranks wait."""
+    """Save the best weights as the model (rank 0); all ranks wait. The checkpoint stays: a run
+    with more epochs continues from it."""
     if state.best_epoch < 0:  # pragma: no cover - epochs >= 1 always sets it
         raise TrainingError("no epoch completed")
     if run.main:
@@ -269,7 +318,6 @@ def _save_best(
             best_val_iou=state.best_iou,
             epochs=run.cfg.epochs,
         )
-        checkpoint_path.unlink(missing_ok=True)
     dist.barrier()  # the model exists before any rank returns
 
 
@@ -285,10 +333,11 @@ def train(
 ) -> TrainResult:
     """Train a U-Net; keep the best-validation-IoU model at ``model_path``.
 
-    A resumable checkpoint is written to ``checkpoint_path`` after every epoch and removed after
-    a successful run. If it exists and matches this run's configs and data, training resumes
-    from it; ``on_epoch`` is then first called for the epochs already done (so loggers can
-    rebuild their curves). Returns the history of per-epoch metrics.
+    A resumable checkpoint is written to ``checkpoint_path`` after every epoch and kept after a
+    successful run. If it exists, matches this run's configs and data (``epochs`` aside, unless
+    the schedule depends on it) and has no more epochs than asked for, training resumes from
+    it; ``on_epoch`` is then first called for the epochs already done (so loggers can rebuild
+    their curves). Returns the history of per-epoch metrics.
 
     Under torchrun (process group initialized, see ``seginterp.core.distributed``) the model is
     wrapped in DDP and each rank trains on its ``DistributedSampler`` share; validation runs on
@@ -305,8 +354,10 @@ def train(
     state = _resume(run, checkpoint_path, on_epoch)
     _prepare_data(run, tr_x, tr_y)
     for epoch in range(state.start, cfg.epochs):
+        lr = run.opt.param_groups[0]["lr"]
         metrics = _train_epoch(run, epoch, progress)
         metrics.update(_validate(run, val_data))
+        metrics["lr"] = lr
         state.history.append(metrics)
         log.info(
             "epoch %d/%d  train loss %.4f  val loss %.4f  val IoU %.4f  val Dice %.4f",

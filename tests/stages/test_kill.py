@@ -1,0 +1,99 @@
+"""Kill anywhere: SIGKILL the train, attribute and evaluate stages mid-run under a real
+`dvc repro`, repro again, and get the bytes of an uninterrupted run made in other processes."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+from support import run_cmd, tiny_params
+
+Ready = Callable[[Path, str], bool]
+DS = "synthetic"
+
+
+def _checkpoint_written(repo: Path, _: str) -> bool:
+    return (repo / "data" / DS / "resume" / "last.pt").exists()
+
+
+def _some_maps_written(repo: Path, _: str) -> bool:
+    return any((repo / "data" / DS).glob(".attributions.*.tmp/*.npz"))
+
+
+def _sensitivity_started(_: Path, log: str) -> bool:
+    return f"sensitivity {DS}" in log
+
+
+def _kill_stage_midway(repo: Path, env: dict[str, str], stage: str, ready: Ready, rng) -> str:
+    """`dvc repro`; once ``ready`` and after a random delay, SIGKILL the stage's processes."""
+    log_path = repo.parent / f"{stage}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=log, stderr=log
+        )
+        try:
+            while not ready(repo, log_path.read_text(errors="replace")):
+                if proc.poll() is not None:
+                    pytest.fail(f"{stage} ended before it could be killed:\n{log_path.read_text()}")
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.5))
+            victims = [
+                p
+                for p in psutil.Process(proc.pid).children(recursive=True)
+                if f"stages/{stage}.py" in " ".join(p.cmdline())
+            ]
+            assert victims, f"no process of stage {stage} found"
+            for p in victims:
+                p.send_signal(signal.SIGKILL)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log_path.read_text(errors="replace")
+    assert proc.returncode != 0, f"dvc repro did not notice the kill of {stage}:\n{text}"
+    return text
+
+
+def _out_hashes(repo: Path) -> dict[str, str]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for name, stage in lock["stages"].items()
+        if not name.startswith("check@")
+        for out in stage.get("outs", [])
+    }
+
+
+@pytest.mark.slow
+def test_killed_stages_resume_to_the_bytes_of_an_uninterrupted_run(dvc_repo) -> None:
+    params = tiny_params()
+    params[DS]["train"]["epochs"] = 3
+    ref, ref_env = dvc_repo(params, name="ref")
+    run_cmd([sys.executable, "-m", "dvc", "repro"], ref, ref_env)
+
+    cut, env = dvc_repo(params, name="cut")
+    rng = random.Random(0)
+    for stage, ready in (
+        ("train", _checkpoint_written),
+        ("attribute", _some_maps_written),
+        ("evaluate", _sensitivity_started),
+    ):
+        _kill_stage_midway(cut, env, stage, ready, rng)
+    run_cmd([sys.executable, "-m", "dvc", "repro"], cut, env)
+
+    want, got = _out_hashes(ref), _out_hashes(cut)
+    assert len(want) >= 15
+    assert got == want, {k: (want[k], got.get(k)) for k in want if want[k] != got.get(k)}
+    status = [
+        run_cmd(["git", "status", "--porcelain"], r, e) for r, e in ((ref, ref_env), (cut, env))
+    ]
+    assert status[1] == status[0]  # nothing a killed run left behind shows up
+    assert not list((cut / "data" / DS).glob(".*.tmp"))
