@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,40 @@ def user_folder(root: Path) -> Path:
         for stem in ("a", "b"):
             (root / sub / f"{stem}.png").write_bytes(f"{sub}-{stem}".encode())
     return root
+
+
+def make_repo(
+    root: Path, params: Mapping[str, Any], stages: Iterable[str] | None = None, name: str = "repo"
+) -> tuple[Path, dict[str, str]]:
+    """A git + DVC repo with the project's stages/, src/, dvc.yaml (optionally only some
+    stages), .gitignore and the given params.yaml, committed, in ``root/<name>``; its isolated
+    environment lives under ``root``. Returns (path, env)."""
+    repo = root / name
+    repo.mkdir()
+    import shutil
+
+    import yaml
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "stages", repo / "stages", ignore=ignore)
+    # A copy, not a symlink: DVC does not hash through a symlinked directory dep.
+    shutil.copytree(ROOT / "src", repo / "src", ignore=ignore)
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    if stages is not None:
+        keep = set(stages)
+        pipeline["stages"] = {k: v for k, v in pipeline["stages"].items() if k in keep}
+        missing = keep - set(pipeline["stages"])
+        if missing:
+            raise ValueError(f"dvc.yaml has no stage(s) {sorted(missing)}")
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(dict(params), sort_keys=False))
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    env = isolated_env(root)
+    run_cmd(["git", "init", "-q"], repo, env)
+    run_cmd([sys.executable, "-m", "dvc", "init", "-q"], repo, env)
+    run_cmd(["git", "add", "-A"], repo, env)
+    run_cmd(["git", "commit", "-q", "-m", "init"], repo, env)
+    return repo, env
 
 
 def small_synthetic_params() -> dict:
@@ -110,3 +144,16 @@ def tiny_params() -> dict[str, Any]:
         bootstrap=50,
     )
     return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
+
+
+def out_hashes(repo: Path) -> dict[str, str]:
+    """``{output path: md5}`` of every stage in ``repo/dvc.lock`` but the check stage."""
+    import yaml
+
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for name, stage in lock["stages"].items()
+        if not name.startswith("check@")
+        for out in stage.get("outs", [])
+    }

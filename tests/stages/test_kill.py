@@ -13,8 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
-from support import run_cmd, tiny_params
+from support import out_hashes, run_cmd, tiny_params
 
 Ready = Callable[[Path, str], bool]
 DS = "synthetic"
@@ -62,24 +61,10 @@ def _kill_stage_midway(repo: Path, env: dict[str, str], stage: str, ready: Ready
     return text
 
 
-def _out_hashes(repo: Path) -> dict[str, str]:
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    return {
-        out["path"]: out["md5"]
-        for name, stage in lock["stages"].items()
-        if not name.startswith("check@")
-        for out in stage.get("outs", [])
-    }
-
-
 @pytest.mark.slow
-def test_killed_stages_resume_to_the_bytes_of_an_uninterrupted_run(dvc_repo) -> None:
-    params = tiny_params()
-    params[DS]["train"]["epochs"] = 3
-    ref, ref_env = dvc_repo(params, name="ref")
-    run_cmd([sys.executable, "-m", "dvc", "repro"], ref, ref_env)
-
-    cut, env = dvc_repo(params, name="cut")
+def test_killed_stages_resume_to_the_bytes_of_an_uninterrupted_run(dvc_repo, tiny_run) -> None:
+    """The uninterrupted run is the shared ``tiny_run``: other processes, another repo."""
+    cut, env = dvc_repo(tiny_params(), name="cut")
     rng = random.Random(0)
     for stage, ready in (
         ("train", _checkpoint_written),
@@ -87,13 +72,13 @@ def test_killed_stages_resume_to_the_bytes_of_an_uninterrupted_run(dvc_repo) -> 
         ("evaluate", _sensitivity_started),
     ):
         _kill_stage_midway(cut, env, stage, ready, rng)
+        untracked = run_cmd(["git", "status", "--porcelain"], cut, env)
+        assert ".tmp" not in untracked and "logs/" not in untracked, untracked
     run_cmd([sys.executable, "-m", "dvc", "repro"], cut, env)
 
-    want, got = _out_hashes(ref), _out_hashes(cut)
+    want, got = tiny_run.out_hashes, out_hashes(cut)
     assert len(want) >= 15
     assert got == want, {k: (want[k], got.get(k)) for k in want if want[k] != got.get(k)}
-    status = [
-        run_cmd(["git", "status", "--porcelain"], r, e) for r, e in ((ref, ref_env), (cut, env))
-    ]
-    assert status[1] == status[0]  # nothing a killed run left behind shows up
+    # nothing a killed run left behind shows up
+    assert run_cmd(["git", "status", "--porcelain"], cut, env) == tiny_run.git_status
     assert not list((cut / "data" / DS).glob(".*.tmp"))

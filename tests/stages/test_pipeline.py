@@ -57,10 +57,9 @@ def check_readme_commands(repo: Path, env: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_whole_pipeline_metrics_plots_and_experiments(dvc_repo) -> None:
-    repo, env = dvc_repo(tiny_params(), STAGES)
+def test_whole_pipeline_metrics_plots_and_experiments(tiny_run) -> None:
+    repo, env, out = tiny_run.repo, tiny_run.env, tiny_run.output
     dvc = [sys.executable, "-m", "dvc"]
-    out = run_cmd([*dvc, "repro"], repo, env)
     for stage in STAGES:
         assert f"Running stage '{stage}@synthetic'" in out
 
