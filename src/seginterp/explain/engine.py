@@ -54,8 +54,8 @@ class MapRecord:
     ``sampled(K)`` map explains, else None. ``shared``: produced by one pass together with
     other maps (the exact pass of the nonlinear maps, or a layer method's one pass over all its
     layers); its ``seconds`` is then that whole pass's time, which those maps share (do not sum
-    them). ``delta_f``: ``f(x) − f(x₀)`` (float64) for a
-    method that claims completeness, else None. ``completeness``: what the map's sum equals:
+    them). ``delta_f``: ``f(x) − f(x₀)`` (float64) for a method that claims completeness, else
+    None. ``completeness``: what the map's sum equals:
     ``exact`` (Δf, up to float rounding: DeepLIFT, layer DeepLIFT at a cut layer),
     ``approximate`` (Δf up to the path-integral error: Integrated Gradients), ``partial`` (a layer
     that skip connections bypass: Δf minus the DeepLIFT contributions of those skips), else None.
