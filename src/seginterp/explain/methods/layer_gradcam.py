@@ -52,7 +52,7 @@ def one_pass_layers(
     grads, acts = compute_layer_gradients_and_eval(f, list(modules.values()), (x,))
     maps = {}
     for name, (g,), (a,) in zip(modules, grads, acts, strict=True):
-        alpha = torch.mean(g, dim=tuple(range(2, g.ndim)), keepdim=True)
+        alpha = torch.mean(g, dim=tuple(range(2, g.ndim)), keepdim=True) if g.ndim > 2 else g
         maps[name] = torch.sum(alpha * a, dim=1, keepdim=True)
     return maps
 
