@@ -1,5 +1,5 @@
-"""The explainer: record order and fields, seeded sampling, the batch ``map`` helper, what each
-map's sum is claimed to equal."""
+"""The explainer: record order and fields, seeded sampling, one pass per layer method, the batch
+``map`` helper, what each map's sum is claimed to equal."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import pytest
 import torch
 from explain.captum_ref import CUTS, S, by_key, cfg, rel
 
+from seginterp.core.registry import Registry
+from seginterp.explain import engine
+from seginterp.explain import registry as registry_module
 from seginterp.explain.engine import Explainer
+from seginterp.explain.layers import LAYERS
+from seginterp.explain.methods import layer_gradcam
+from seginterp.explain.methods.base import Method
+from seginterp.explain.registry import LAYER_METHODS
 from seginterp.explain.target import BorderMeanLogit
 
 
@@ -48,6 +55,60 @@ def test_sampled_mode_is_seeded_and_explains_its_sample(trained):
     # K >= |B| is exact
     big = Explainer(safe, dataclasses.replace(c, sample_k=10_000)).explain(x, border)
     assert big[1].mode == "exact"
+
+
+def _forward_batches(ex: Explainer, x: torch.Tensor, border: np.ndarray) -> list[int]:
+    """The batch size of each forward of the model in ``ex.explain`` (after a warm-up call)."""
+    ex.explain(x, border)  # finds the layer cuts once
+    sizes: list[int] = []
+    handle = ex.model.register_forward_hook(lambda _m, inp, _o: sizes.append(len(inp[0])))
+    try:
+        ex.explain(x, border)
+    finally:
+        handle.remove()
+    return sizes
+
+
+def test_a_layer_method_makes_all_its_layers_in_one_pass(trained, records):
+    """One forward and one backward per layer method, not per layer (DeepLIFT's forward carries
+    x and x₀ together); its maps are marked shared and carry that pass's seconds."""
+    _, safe, x, border = trained
+    ex, recs = records
+    for name in ex.cfg.layer_methods:
+        group = [recs[(name, layer)] for layer in ex.cfg.layers]
+        assert all(r.shared and r.mode == "one-pass" for r in group), name
+        assert len({r.seconds for r in group}) == 1, name
+    assert not any(recs[(m, None)].shared for m in ("saliency", "deeplift"))
+    layers = tuple(LAYERS.names())
+    # Grad-CAM, DeepLIFT on (x, x₀), then f(x) and f(x₀) for Δf
+    assert _forward_batches(Explainer(safe, cfg(methods=(), layers=layers)), x, border) == [1, 2, 2]
+
+
+def test_a_layer_method_without_the_shared_pass_runs_once_per_layer(trained, monkeypatch):
+    """A layer method that does not declare ``one_pass_layers`` falls back to ``one_pass`` at
+    each layer: the same maps as the shared pass, not shared, one forward per layer."""
+    _, safe, x, border = trained
+    plain = Method(
+        name="gradcam_per_layer",
+        level="layer",
+        description="Grad-CAM without ReLU, one Captum call per layer",
+        one_pass=layer_gradcam.METHOD.one_pass,
+    )
+    methods: Registry[Method] = Registry("layer method")
+    for name in LAYER_METHODS.names():
+        methods.add(name, LAYER_METHODS.get(name))
+    methods.add(plain.name, plain)
+    monkeypatch.setattr(registry_module, "LAYER_METHODS", methods)
+    monkeypatch.setattr(engine, "LAYER_METHODS", methods)
+    layers = ("encoder2", "decoder3", "decoder5")
+    c = cfg(methods=(), layer_methods=("gradcam", plain.name), layers=layers)
+    recs = by_key(Explainer(safe, c).explain(x, border))
+    for layer in layers:
+        one, shared = recs[(plain.name, layer)], recs[("gradcam", layer)]
+        assert not one.shared and shared.shared
+        np.testing.assert_array_equal(one.native, shared.native)
+    c = cfg(methods=(), layer_methods=(plain.name,), layers=layers)
+    assert _forward_batches(Explainer(safe, c), x, border) == [1, 1, 1]
 
 
 def test_map_helper_matches_explain_on_new_inputs(trained, records):

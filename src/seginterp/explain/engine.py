@@ -1,6 +1,8 @@
 """Every configured map of one image, each with the pixels it explains.
 
 - linear methods (``method.is_linear(cfg)``): their Captum rule on ``f`` once -> mode ``one-pass``;
+  a layer method that declares ``one_pass_layers`` makes its maps at all configured layers in one
+  shared pass (one forward and one backward), the others one pass per layer;
 - the others: their exact rules together through :func:`exact_maps` over all border pixels ->
   ``exact``, or over a seeded sample of ``sample_k`` of them -> ``sampled(K)`` (the sample is
   returned with the record: a sampled map explains the mean over the sample, not ``f``).
@@ -49,9 +51,11 @@ class MapRecord:
     ``map``: model level (C, H, W) float32 in input channels; layer level (H, W) float32, the
     channel-summed layer map upsampled (bilinear) to the input. ``native``: layer level (h, w)
     at the layer's resolution, else None. ``pixels``: (H, W) bool, the sampled pixels a
-    ``sampled(K)`` map explains, else None. ``shared``: produced by one exact pass together with
-    other maps, whose ``seconds`` it shares. ``delta_f``: ``f(x) − f(x₀)`` (float64) for a
-    method that claims completeness, else None. ``completeness``: what the map's sum equals:
+    ``sampled(K)`` map explains, else None. ``shared``: produced by one pass together with
+    other maps (the exact pass of the nonlinear maps, or a layer method's one pass over all its
+    layers); its ``seconds`` is then that whole pass's time, which those maps share (do not sum
+    them). ``delta_f``: ``f(x) − f(x₀)`` (float64) for a method that claims completeness, else
+    None. ``completeness``: what the map's sum equals:
     ``exact`` (Δf, up to float rounding: DeepLIFT, layer DeepLIFT at a cut layer),
     ``approximate`` (Δf up to the path-integral error: Integrated Gradients), ``partial`` (a layer
     that skip connections bypass: Δf minus the DeepLIFT contributions of those skips), else None.
@@ -179,13 +183,23 @@ class Explainer:
         size = (x.shape[-2], x.shape[-1])
         out: dict[int, MapRecord] = {}
         nonlinear: list[int] = []
+        together: dict[int, list[int]] = {}  # id(method) -> its layer requests, one pass for all
         whole = PixelSet.whole(b.cpu().numpy(), "one-pass")
         for i, (method, layer) in enumerate(self.requests):
             if not method.is_linear(cfg):
                 nonlinear.append(i)
-                continue
-            m, dt = self._timed(self._one_pass, method, layer, f, x, base)
-            out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border)
+            elif layer is not None and method.one_pass_layers is not None:
+                together.setdefault(id(method), []).append(i)
+            else:
+                m, dt = self._timed(self._one_pass, method, layer, f, x, base)
+                out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border)
+        for group in together.values():
+            method = self.requests[group[0]][0]
+            names = [str(self.requests[i][1]) for i in group]
+            maps, dt = self._timed(self._one_pass_layers, method, names, f, x, base)
+            shared = len(group) > 1
+            for i, name in zip(group, names, strict=True):
+                out[i] = _record(method, name, cfg, maps[name], size, whole, dt, f.n_border, shared)
         if nonlinear:
             pixels = self._pixel_set(b, key)
             todo = [self.requests[i] for i in nonlinear]
@@ -268,6 +282,14 @@ class Explainer:
         """The one-pass map of ``method`` (detached)."""
         module = None if layer is None else self.layer(layer)
         return method.run_one_pass(f, x, base, self.cfg, module).detach()
+
+    def _one_pass_layers(
+        self, method: Method, layers: list[str], f: nn.Module, x: torch.Tensor, base: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The one-pass maps of layer ``method`` at ``layers`` from one shared pass (detached)."""
+        modules = {name: self.layer(name) for name in layers}
+        maps = method.run_one_pass_layers(f, x, base, self.cfg, modules)
+        return {name: m.detach() for name, m in maps.items()}
 
     def _exact(
         self, requests: Sequence[Request], x: torch.Tensor, pixels: torch.Tensor

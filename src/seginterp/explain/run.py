@@ -37,7 +37,7 @@ _SECONDS = "seconds"  # per-map timing carried with the rows up to rank 0, then 
 class Attributions:
     """The table of a run (rank 0), how many images it covered and how many had a border, and
     the median seconds per image of each map (``method`` or ``method@layer``; maps made by one
-    shared exact pass each report that pass) — for the run log, not the table, whose bytes must
+    shared pass each report that pass) — for the run log, not the table, whose bytes must
     not depend on the run."""
 
     table: pd.DataFrame

@@ -31,6 +31,14 @@ OnePass = Callable[
 ``x``, ``baseline`` (B, C, H, W); model level -> (B, C, H, W), layer level -> the channel-summed
 layer map (B, 1, h, w)."""
 
+OnePassLayers = Callable[
+    [nn.Module, torch.Tensor, torch.Tensor, "AttributeConfig", "dict[str, nn.Module]"],
+    "dict[str, torch.Tensor]",
+]
+"""``(f, x, baseline, cfg, modules) -> {layer name: map}``: the one-pass maps of a layer method at
+every layer of ``modules`` (name -> module) from one shared pass, each equal to ``one_pass`` at
+that layer: (B, 1, h, w) channel-summed."""
+
 Exact = Callable[["AttributeConfig", "str | None"], ExactRule]
 """``(cfg, layer name or None) -> ExactRule``: the per-pixel rule of a nonlinear map."""
 
@@ -49,6 +57,9 @@ class Method:
         variant: the Captum choices stored with each map (e.g. signed saliency, baseline);
             default: none.
         one_pass: the Captum call on ``f`` (needed when ``linear`` can be true).
+        one_pass_layers: optional, layer methods only: ``one_pass`` at many layers from one
+            shared pass (one forward and one backward instead of one of each per layer); the
+            engine uses it for the linear maps of one image, ``one_pass`` otherwise.
         exact: the per-pixel rule (needed when ``linear`` can be false).
         deeplift: uses Captum's DeepLift rules: the model must pass
             :func:`~seginterp.explain.deeplift_check.check_deeplift`.
@@ -64,6 +75,7 @@ class Method:
     linear: Callable[[AttributeConfig], bool] | None = None
     variant: Callable[[AttributeConfig], str] = lambda cfg: ""
     one_pass: OnePass | None = None
+    one_pass_layers: OnePassLayers | None = None
     exact: Exact | None = None
     deeplift: bool = False
     completeness: Literal["exact", "approximate"] | None = None
@@ -73,6 +85,10 @@ class Method:
             raise ValueError(f"method {self.name!r} declares neither a one-pass nor an exact rule")
         if self.level not in ("model", "layer"):
             raise ValueError(f"method {self.name!r}: level must be model or layer")
+        if self.one_pass_layers is not None and (self.level != "layer" or self.one_pass is None):
+            raise ValueError(
+                f"method {self.name!r}: one_pass_layers needs a layer method with a one-pass rule"
+            )
 
     def is_linear(self, cfg: AttributeConfig) -> bool:
         """Whether ``one_pass`` is exact for ``cfg`` (see ``linear``)."""
@@ -90,6 +106,23 @@ class Method:
         if self.one_pass is None:
             raise RuntimeError(f"method {self.name!r} has no one-pass rule")
         return self.one_pass(f, x, baseline, cfg, layer)
+
+    def run_one_pass_layers(
+        self,
+        f: nn.Module,
+        x: torch.Tensor,
+        baseline: torch.Tensor,
+        cfg: AttributeConfig,
+        modules: dict[str, nn.Module],
+    ) -> dict[str, torch.Tensor]:
+        """The one-pass maps at every layer of ``modules`` from one shared pass (see
+        :data:`OnePassLayers`)."""
+        if self.one_pass_layers is None:
+            raise RuntimeError(f"method {self.name!r} has no one-pass rule for many layers")
+        maps = self.one_pass_layers(f, x, baseline, cfg, modules)
+        if list(maps) != list(modules):
+            raise RuntimeError(f"method {self.name!r}: one_pass_layers returned {list(maps)}")
+        return maps
 
     def exact_rule(self, cfg: AttributeConfig, layer: str | None) -> ExactRule:
         """The per-pixel rule of this map (see :data:`Exact`)."""
