@@ -1,5 +1,6 @@
 """The explainer: record order and fields, seeded sampling, one pass per layer method, the batch
-``map`` helper, what each map's sum is claimed to equal."""
+``map`` helper and ``maps`` (many maps sharing their passes), what each map's sum is claimed to
+equal."""
 
 from __future__ import annotations
 
@@ -124,6 +125,34 @@ def test_map_helper_matches_explain_on_new_inputs(trained, records):
     assert rel(batch[0], recs[("guided_backprop", None)].map) <= 1e-5
     native = ex.map("deeplift", xb, border, layer="bottleneck", native=True)
     assert native.shape == (2, 1, 1, 1)
+
+
+def test_maps_equal_the_map_helper_bitwise_sharing_their_passes(trained, records):
+    """Every kind of map (one-pass, a layer method at many layers, nonlinear) over two pixel
+    sets: each is ``map``'s, bit for bit, from one pass per layer method and per pixel set
+    (the exact maps of a pixel set together, one input at a time)."""
+    _, _, x, border = trained
+    ex, _ = records
+    half = border.copy()
+    half[: S // 2] = False
+    layers = ("encoder2", "decoder3", "decoder5")
+    kinds = [("saliency", None), ("guided_backprop", None), ("guided_gradcam", None)]
+    kinds += [(m, layer) for m in ("gradcam", "deeplift") for layer in layers]
+    wanted = [(m, layer, p) for p in (border, half) for m, layer in kinds]
+    xb = torch.cat([x, (x + 0.02 * torch.randn_like(x)).clamp(0, 1)])
+    sizes: list[int] = []
+    handle = ex.model.register_forward_hook(lambda _m, inp, _o: sizes.append(len(inp[0])))
+    try:
+        got = ex.maps(xb, wanted)
+    finally:
+        handle.remove()
+    assert len(got) == len(wanted)
+    for (method, layer, pixels), m in zip(wanted, got, strict=True):
+        want = ex.map(method, xb, pixels, layer=layer)
+        assert m.shape == want.shape and torch.equal(m, want), (method, layer)
+    # per pixel set: saliency, Grad-CAM (one pass at 3 layers), DeepLIFT on (x, x₀), then the
+    # exact maps of each input (plain and guided forwards)
+    assert sizes == 2 * [2, 2, 4, 1, 1, 1, 1]
 
 
 def test_empty_border_is_refused_clearly(trained):

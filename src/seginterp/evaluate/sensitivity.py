@@ -2,13 +2,21 @@
 
 :func:`sensitivity` is Captum's ``sensitivity_max`` on an explanation callable, with a seeded
 uniform L∞-ball perturbation (Captum's default rule, own generator). :func:`sensitivity_rows`
-re-explains each stored map of an image that way; the first re-computation (at the unperturbed
-input) is compared with the stored map (``recompute_rel_l2``) to check that the stored map is the
-one re-computed.
+scores every stored map of an image that way, with the perturbations of :func:`sensitivity`
+(one seed per image, so every map sees the same draws) but sharing the work between maps
+(:func:`shared_sensitivities`): at the unperturbed input and at each perturbed input in turn,
+one :meth:`~seginterp.explain.engine.Explainer.maps` call re-computes all the maps (a layer
+method's maps at all layers from one pass, the nonlinear maps of a pixel set from one exact
+pass); Captum's ``sensitivity_max`` then replays each map's explanations
+(:func:`replayed_sensitivity`), so each value is, bit for bit, that of :func:`sensitivity` with
+``Explainer.map`` for that map alone. The perturbed inputs go one at a time: batching them
+changes float32 results in the last bits (measured: bench/sensitivity.py). The re-computation at
+the unperturbed input is compared with the stored map (``recompute_rel_l2``) to check that the
+stored map is the one re-computed.
 
-Progress: each map costs ``n_samples + 1`` explanations (the unperturbed input, then one per
-perturbation sample); a ``progress`` callback is told of each as it ends (``progress(1)``), and
-:func:`sensitivity_rows` shows a per-image bar of them when given no callback.
+Progress: :func:`sensitivity` calls ``progress(1)`` after each of its ``n_samples + 1``
+explanations; :func:`sensitivity_rows` after each of the ``n_samples + 1`` inputs at which all
+maps are re-computed, and shows a per-image bar of them when given no callback.
 """
 
 from __future__ import annotations
@@ -22,14 +30,14 @@ from torch import Tensor
 from tqdm import tqdm
 
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.functions import ScoredFunction, image_seed, recompute_function
-from seginterp.explain.store import ImageMaps, MapKey
+from seginterp.evaluate.functions import image_seed, recompute_function
+from seginterp.explain.store import ImageMaps
 
 if TYPE_CHECKING:
-    from seginterp.explain.engine import Explainer
+    from seginterp.explain.engine import Explainer, WantedMap
 
 Progress = Callable[[int], object]
-"""``progress(n)``: ``n`` more explanations done (e.g. ``tqdm.update``)."""
+"""``progress(n)``: ``n`` more explanations (or inputs) done (e.g. ``tqdm.update``)."""
 
 SENSITIVITY_COLUMNS: tuple[str, ...] = (
     *("id", "index", "level", "method", "layer", "mode"),
@@ -103,26 +111,75 @@ def sensitivity(
     return float(value.reshape(-1)[0])
 
 
-def _map_sensitivity(
+def replayed_sensitivity(
+    x: Tensor,
+    at_x: Tensor,
+    perturbed: Tensor,
+    at_perturbed: Tensor,
+    radius: float,
+    seed: int,
+) -> float:
+    """:func:`sensitivity` of maps computed beforehand: Captum ``sensitivity_max`` replays them.
+
+    ``at_x`` (1, ...) is the map at ``x`` (1, C, H, W); ``at_perturbed`` (n, ...) the maps at the
+    ``perturbed`` inputs (n, C, H, W), which must be the draws of ``_uniform_ball(seed)`` that
+    :func:`sensitivity` makes (checked: the value is then the one :func:`sensitivity` gives for
+    an explanation returning these maps, bit for bit).
+    """
+    from captum.metrics import sensitivity_max
+
+    calls = iter([(x, at_x), (perturbed, at_perturbed)])
+
+    def replay(inputs: Tensor | tuple[Tensor, ...], **kwargs: Any) -> tuple[Tensor]:
+        given = inputs[0] if isinstance(inputs, tuple) else inputs
+        want, maps = next(calls)
+        if kwargs or not torch.equal(given, want):
+            raise RuntimeError("sensitivity_max explained other inputs than the perturbed ones")
+        return (maps,)
+
+    value = sensitivity_max(
+        replay,
+        x,
+        perturb_func=_uniform_ball(seed),
+        perturb_radius=radius,
+        n_perturb_samples=len(perturbed),
+    )
+    return float(value.reshape(-1)[0])
+
+
+def shared_sensitivities(
     explainer: Explainer,
     x: Tensor,
-    key: MapKey,
-    function: ScoredFunction,
+    wanted: list[WantedMap],
+    radius: float,
+    n_samples: int,
     seed: int,
-    cfg: EvaluateConfig,
     progress: Progress | None = None,
-) -> tuple[float, np.ndarray]:
-    """Sensitivity of the map ``key`` re-explaining ``function``, and that map at ``x``."""
-    first: dict[str, Tensor] = {}
+) -> tuple[list[float], list[Tensor]]:
+    """:func:`sensitivity` of each map of ``wanted`` (``(method, layer, pixels)``, see
+    :meth:`~seginterp.explain.engine.Explainer.maps`) at ``x`` (1, C, H, W), and each map at
+    ``x`` (1, ...).
 
-    def explain_fn(xb: Tensor) -> Tensor:
-        m = explainer.map(key.method, xb, function.pixels, layer=key.layer)
-        first.setdefault("map", m.detach())
-        return m
-
-    n = cfg.sensitivity_samples
-    s = sensitivity(explain_fn, x, cfg.sensitivity_radius, n, seed, progress)
-    return s, first["map"][0].cpu().numpy()
+    The same values as one :func:`sensitivity` per map with ``explainer.map``, from one
+    ``explainer.maps`` call per input (``x``, then each perturbed input, one at a time: the maps
+    share their passes, the inputs do not); ``progress(1)`` after each of these ``n_samples + 1``
+    inputs.
+    """
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
+    perturbed = _uniform_ball(seed)(x.repeat_interleave(n_samples, dim=0), radius)
+    per_input: list[list[Tensor]] = []
+    for xi in [x, *perturbed.split(1)]:
+        with torch.enable_grad():
+            per_input.append(explainer.maps(xi, wanted))
+        if progress is not None:
+            progress(1)
+    at_x, *rest = per_input
+    values = [
+        replayed_sensitivity(x, at_x[j], perturbed, torch.cat([m[j] for m in rest]), radius, seed)
+        for j in range(len(wanted))
+    ]
+    return values, at_x
 
 
 def sensitivity_rows(
@@ -138,22 +195,30 @@ def sensitivity_rows(
 
     ``recompute_rel_l2`` is ``‖Φ_again − Φ_stored‖ / ‖Φ_stored‖``, null when the map was
     re-computed over fewer pixels (``cfg.recompute_max_pixels``). ``progress(1)`` after each
-    explanation (``len(stored.maps) * (cfg.sensitivity_samples + 1)`` in all); without it, a
-    per-image tqdm bar counts them.
+    input at which all maps are re-computed (``cfg.sensitivity_samples + 1`` in all); without
+    it, a per-image tqdm bar counts them.
     """
+    n = cfg.sensitivity_samples
     if progress is None:
-        total = len(stored.maps) * (cfg.sensitivity_samples + 1)
-        with tqdm(total=total, desc=f"sensitivity {image_id}", unit="expl", leave=False) as bar:
+        with tqdm(total=n + 1, desc=f"sensitivity {image_id}", unit="input", leave=False) as bar:
             return sensitivity_rows(explainer, x, image_id, index, stored, cfg, bar.update)
+    keys = list(stored.maps)
+    functions = [
+        recompute_function(stored.modes[key], stored, image_id, cfg.recompute_max_pixels, cfg.seed)
+        for key in keys
+    ]
+    wanted: list[WantedMap] = [
+        (key.method, key.layer, function.pixels)
+        for key, (function, _) in zip(keys, functions, strict=True)
+    ]
+    seed = image_seed(cfg.seed + 1, image_id)
+    values, at_x = shared_sensitivities(
+        explainer, x, wanted, cfg.sensitivity_radius, n, seed, progress
+    )
     rows = []
-    for key, attr in stored.maps.items():
-        mode = stored.modes[key]
-        function, reduced = recompute_function(
-            mode, stored, image_id, cfg.recompute_max_pixels, cfg.seed
-        )
-        seed = image_seed(cfg.seed + 1, image_id)
-        s, again = _map_sensitivity(explainer, x, key, function, seed, cfg, progress)
-        again = again.reshape(attr.shape)
+    for key, (function, reduced), s, m in zip(keys, functions, values, at_x, strict=True):
+        attr = stored.maps[key]
+        again = m[0].cpu().numpy().reshape(attr.shape)
         ref = float(np.linalg.norm(attr)) or 1.0
         rel = None if reduced else float(np.linalg.norm(again - attr) / ref)
         rows.append(
@@ -163,10 +228,10 @@ def sensitivity_rows(
                 "level": key.level,
                 "method": key.method,
                 "layer": key.layer,
-                "mode": mode,
+                "mode": stored.modes[key],
                 "sensitivity": s,
                 "radius": cfg.sensitivity_radius,
-                "n_samples": cfg.sensitivity_samples,
+                "n_samples": n,
                 "function": function.label,
                 "recompute_rel_l2": rel,
             }

@@ -42,6 +42,9 @@ from seginterp.model.net import resolve_device
 T = TypeVar("T")
 Request = tuple[Method, "str | None"]
 """A configured map: the method, and the layer name of a layer method (else None)."""
+WantedMap = tuple[str, "str | None", "np.ndarray | torch.Tensor"]
+"""A map asked of :meth:`Explainer.maps`: method name, layer name (layer methods, else None), and
+the pixels (H, W) bool whose mean logit it explains."""
 
 
 @dataclass
@@ -248,6 +251,57 @@ class Explainer:
             m = _upsample(m, (x.shape[-2], x.shape[-1]))
         return m
 
+    def maps(self, x: torch.Tensor | np.ndarray, wanted: Sequence[WantedMap]) -> list[torch.Tensor]:
+        """Many maps of each input of a batch, each equal to :meth:`map` (upsampled), sharing
+        passes: per pixel set, a layer method's linear maps at all its layers from one pass
+        (``one_pass_layers``), and the nonlinear maps from one :func:`exact_maps` per input.
+
+        Args:
+            x: (B, C, H, W) inputs in [0, 1].
+            wanted: ``(method, layer or None, pixels (H, W) bool)`` per map.
+
+        Returns:
+            one map per entry of ``wanted``, in order, as :meth:`map` returns it: model level
+            (B, C, H, W), layer level (B, 1, H, W). Detached, on the explainer's device.
+        """
+        x = self._input(x)
+        size = (x.shape[-2], x.shape[-1])
+        groups: dict[tuple[tuple[int, ...], bytes], list[int]] = {}
+        for i, (_, _, pixels) in enumerate(wanted):
+            p = np.asarray(pixels.cpu() if isinstance(pixels, torch.Tensor) else pixels, bool)
+            groups.setdefault((p.shape, p.tobytes()), []).append(i)
+        base = self.baseline(x)
+        out: dict[int, torch.Tensor] = {}
+        with quiet_captum():
+            for group in groups.values():
+                b = as_border(wanted[group[0]][2])
+                f = BorderMeanLogit(self.model, b)
+                together: dict[str, list[int]] = {}  # method name -> its requests, one pass
+                nonlinear: list[int] = []
+                for i in group:
+                    method, layer, _ = wanted[i]
+                    spec, _ = _request(method, layer)
+                    if not spec.is_linear(self.cfg):
+                        nonlinear.append(i)
+                    elif layer is not None and spec.one_pass_layers is not None:
+                        together.setdefault(method, []).append(i)
+                    else:
+                        out[i] = self._one_pass(spec, layer, f, x, base)
+                for name, ids in together.items():
+                    names = [str(wanted[i][1]) for i in ids]
+                    shared = self._one_pass_layers(LAYER_METHODS.get(name), names, f, x, base)
+                    out |= {i: shared[n] for i, n in zip(ids, names, strict=True)}
+                if nonlinear:
+                    todo = [_request(*wanted[i][:2]) for i in nonlinear]
+                    pixels = PixelSet.whole(b.cpu().numpy()).tensor(self.device)
+                    parts = [self._exact(todo, x[j : j + 1], pixels) for j in range(len(x))]
+                    for k, i in enumerate(nonlinear):
+                        out[i] = torch.cat([p[k] for p in parts], dim=0)
+        return [
+            out[i] if layer is None else _upsample(out[i], size)
+            for i, (_, layer, _) in enumerate(wanted)
+        ]
+
     def _annotate(
         self, records: list[MapRecord], f: nn.Module, x: torch.Tensor, base: torch.Tensor
     ) -> None:
@@ -307,6 +361,11 @@ class Explainer:
             value = fn(*args)
         _sync(self.device)
         return value, time.perf_counter() - t0
+
+
+def _request(method: str, layer: str | None) -> Request:
+    """The registered method ``method`` (a layer method when ``layer`` is set) and ``layer``."""
+    return (METHODS.get(method) if layer is None else LAYER_METHODS.get(method)), layer
 
 
 def _record(
