@@ -2,23 +2,29 @@
 
 Same model, batch size, input size and number of optimizer steps; no augmentation; data in
 memory. Ours includes what a real epoch does (DataLoader, per-batch metrics, validation on a
-small split, the per-epoch resumable checkpoint). Both run ``--repeats`` times, interleaved
-(bare, ours, bare, ours, ...), each after one untimed warm-up step, and the best of each is
-compared, so that a load change on a shared machine does not favour whichever ran first.
+small split, the resumable checkpoint every ``--checkpoint-every`` epochs and after the last).
+Both run ``--repeats`` times, interleaved (bare, ours, bare, ours, ...), each after one untimed
+warm-up step, and the best of each is compared, so that a load change on a shared machine does
+not favour whichever ran first. A breakdown of one more run of ours shows where the time goes.
 
     python bench/train_throughput.py --size 96 --n-train 256 --epochs 2
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 import torch
 
+from seginterp.model import train as training
 from seginterp.model.augment import AugmentConfig
 from seginterp.model.losses import LossWeights, segmentation_loss
 from seginterp.model.net import ModelConfig, build_model, to_input
@@ -46,6 +52,70 @@ def bare_loop(
     return epochs * n / (time.perf_counter() - t0)
 
 
+class _Timed:
+    """An iterable that adds the time spent in ``next`` (DataLoader: fetch, collate) to a sum."""
+
+    def __init__(self, inner: Any, sums: dict[str, float]) -> None:
+        self.inner, self.sums = inner, sums
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[Any]:
+        it = iter(self.inner)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                self.sums["data (DataLoader next)"] += time.perf_counter() - t0
+                return
+            self.sums["data (DataLoader next)"] += time.perf_counter() - t0
+            yield item
+
+
+@contextlib.contextmanager
+def breakdown(sums: dict[str, float]) -> Iterator[None]:
+    """Time the parts of ``train``: each wrapped function's seconds are added to ``sums``."""
+    names = {
+        "_setup": "setup (model, optimizer, fingerprint)",
+        "_resume": "resume check",
+        "_prepare_data": "prepare data",
+        "_step": "optimizer steps (forward, loss, backward, step)",
+        "iou_dice": "per-batch train metrics",
+        "_validate": "validation",
+        "_end_epoch": "end of epoch (best copy, schedule, checkpoint)",
+        "write_checkpoint": "  of which checkpoint write",
+        "_save_best": "save model",
+    }
+    loaders = [n for n in ("_epoch_loader", "_run_loader") if hasattr(training, n)]
+    saved: dict[str, Callable[..., Any]] = {}
+
+    def wrap(name: str, label: str) -> None:
+        fn = saved[name] = getattr(training, name)
+
+        def timed(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                sums[label] += time.perf_counter() - t0
+
+        setattr(training, name, timed)
+
+    for name, label in names.items():
+        if hasattr(training, name):
+            wrap(name, label)
+    for name in loaders:
+        fn = saved[name] = getattr(training, name)
+        setattr(training, name, lambda *a, _fn=fn, **k: _Timed(_fn(*a, **k), sums))
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(training, name, fn)
+
+
 def _fmt(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
@@ -58,15 +128,33 @@ def _fmt(values: list[float]) -> str:
 @click.option("--epochs", default=2, show_default=True)
 @click.option("--encoder", default="resnet18", show_default=True)
 @click.option("--repeats", default=2, show_default=True, help="Interleaved runs of each loop.")
+@click.option("--num-workers", default="auto", show_default=True, help="train.num_workers")
+@click.option(
+    "--checkpoint-every", default=4, show_default=True, help="train.checkpoint_every (synthetic)"
+)
 def main(
-    size: int, n_train: int, n_val: int, batch_size: int, epochs: int, encoder: str, repeats: int
+    size: int,
+    n_train: int,
+    n_val: int,
+    batch_size: int,
+    epochs: int,
+    encoder: str,
+    repeats: int,
+    num_workers: str,
+    checkpoint_every: int,
 ) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n_train + n_val, size, size, 3), dtype=np.uint8)
     masks = (rng.random((n_train + n_val, size, size)) > 0.5).astype(np.uint8)
     model_cfg = ModelConfig(encoder=encoder)
+    workers = "auto" if num_workers == "auto" else int(num_workers)
     cfg = TrainConfig(
-        epochs=epochs, batch_size=batch_size, augment=AugmentConfig(p=0.0), device="cpu"
+        epochs=epochs,
+        batch_size=batch_size,
+        augment=AugmentConfig(p=0.0),
+        device="cpu",
+        num_workers=workers,
+        checkpoint_every=checkpoint_every,
     )
     x = to_input(images[:n_train])
     y = torch.from_numpy(masks[:n_train]).unsqueeze(1).float()
@@ -79,13 +167,29 @@ def main(
             t0 = time.perf_counter()
             train(model_cfg, cfg, tr, va, Path(d) / "m.pt", Path(d) / "last.pt", progress=False)
             our_runs.append(epochs * n_train / (time.perf_counter() - t0))
+    sums: dict[str, float] = defaultdict(float)
+    with tempfile.TemporaryDirectory() as d, breakdown(sums):
+        t0 = time.perf_counter()
+        train(model_cfg, cfg, tr, va, Path(d) / "m.pt", Path(d) / "last.pt", progress=False)
+        total = time.perf_counter() - t0
     bare, ours = max(bare_runs), max(our_runs)
     click.echo(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {encoder} @ {size}px"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {encoder} @ {size}px, "
+        f"{cfg.workers} workers, checkpoint every {checkpoint_every} epochs of {epochs}"
     )
     click.echo(f"bare PyTorch loop : {bare:8.2f} images/s  (runs: {_fmt(bare_runs)})")
     click.echo(f"seginterp train() : {ours:8.2f} images/s  (runs: {_fmt(our_runs)})")
     click.echo(f"ratio ours/bare   : {ours / bare:8.3f}  (target >= 0.9)")
+    click.echo(
+        f"breakdown of one more train() ({total:.2f} s; bare would take "
+        f"{epochs * n_train / bare:.2f} s):"
+    )
+    for label, sec in sums.items():
+        click.echo(f"  {label:48s} {sec:7.3f} s  {100 * sec / total:5.1f} %")
+    rest = total - sum(v for k, v in sums.items() if not k.startswith(" "))
+    click.echo(
+        f"  {'other (loop, tqdm, .item(), logging)':48s} {rest:7.3f} s  {100 * rest / total:5.1f} %"
+    )
 
 
 if __name__ == "__main__":

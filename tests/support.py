@@ -130,7 +130,7 @@ def tiny_params() -> dict[str, Any]:
     syn["download"].update(n_images=24, size=32)
     syn["preprocess"]["image_size"] = 32
     syn["model"]["decoder_channels"] = [16, 8, 8, 4, 4]
-    syn["train"].update(epochs=2, batch_size=8)
+    syn["train"].update(epochs=2, batch_size=8, checkpoint_every=1)  # a checkpoint mid-run
     syn["attribute"].update(
         layers=["encoder1", "bottleneck", "decoder5"], ig_steps=4, sample_k=4, chunk_size=4
     )

@@ -34,6 +34,8 @@ def test_the_project_params_are_valid() -> None:
     [
         ("train", "epochs", -1, "synthetic.train.epochs must be >= 1, got -1"),
         ("train", "lr_schedule", "step", "synthetic.train.lr_schedule must be one of none, pla"),
+        ("train", "num_workers", "many", "synthetic.train.num_workers must be >= 0 or auto, g"),
+        ("train", "checkpoint_every", 0, "synthetic.train.checkpoint_every must be >= 1, got 0"),
         ("predict", "threshold", 1.5, "synthetic.predict.threshold must be in (0, 1), got 1.5"),
         ("attribute", "methods", ["foo"], "synthetic.attribute: Unknown method 'foo'. Valid"),
         ("attribute", "layers", ["decoder9"], "synthetic.attribute: Unknown layer 'decoder9'."),

@@ -36,6 +36,27 @@ def test_epochs_are_in_the_fingerprint_only_when_the_schedule_uses_them() -> Non
     assert fingerprint(CFG, a, x) != fingerprint(CFG, b, x)
 
 
+def test_worker_count_and_checkpoint_interval_are_not_in_the_fingerprint() -> None:
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    fp = fingerprint(CFG, TrainConfig(), x)
+    assert fp == fingerprint(CFG, TrainConfig(num_workers=3, checkpoint_every=5), x)
+
+
+def test_best_weights_of_the_written_epoch_are_stored_once(tmp_path: Path) -> None:
+    net, opt, scaler = _parts(0)
+    best = {k: v.clone() for k, v in net.state_dict().items()}
+    progress = Progress(best_iou=0.5, best_epoch=1, best_state=best, history=[{}, {}])
+    write_checkpoint(tmp_path / "now.pt", "abc", 1, net, opt, scaler, None, progress)
+    write_checkpoint(tmp_path / "before.pt", "abc", 2, net, opt, scaler, None, progress)
+    assert (tmp_path / "now.pt").stat().st_size < (tmp_path / "before.pt").stat().st_size
+    for name in ("now.pt", "before.pt"):
+        other, opt2, scaler2 = _parts(1)
+        got = read_checkpoint(tmp_path / name, "abc", torch.device("cpu"), other, opt2, scaler2)
+        assert got is not None and got.best_epoch == 1
+        for k, v in best.items():
+            assert torch.equal(got.best_state[k], v), k
+
+
 def test_roundtrip_and_foreign_checkpoint(tmp_path: Path) -> None:
     net, opt, scaler = _parts(0)
     progress = Progress(best_iou=0.5, best_epoch=1, history=[{"val/iou": 0.2}, {"val/iou": 0.5}])

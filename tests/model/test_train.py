@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +7,7 @@ import torch
 
 from seginterp.model import train as training
 from seginterp.model.augment import AugmentConfig
+from seginterp.model.batches import SegmentationArrays
 from seginterp.model.net import ModelConfig, load_model
 from seginterp.model.train import TrainConfig, TrainingError, train
 
@@ -28,7 +30,10 @@ def blobs(n: int, size: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def cfg(**kw) -> TrainConfig:
-    base = dict(epochs=3, batch_size=4, lr=1e-3, augment=AugmentConfig(), seed=3, device="cpu")
+    base = dict(
+        epochs=3, batch_size=4, lr=1e-3, augment=AugmentConfig(), seed=3, num_workers=0,
+        device="cpu",
+    )  # fmt: skip
     base.update(kw)
     return TrainConfig(**base)
 
@@ -97,6 +102,48 @@ def test_model_learns_blobs(tmp_path):
 def test_bad_config_values_are_errors():
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    for bad in (-1, "many"):
+        with pytest.raises(ValueError, match="num_workers must be >= 0 or auto"):
+            TrainConfig(num_workers=bad)
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
+        TrainConfig(checkpoint_every=0)
+
+
+def test_auto_workers_leave_a_core_to_training():
+    assert [training.auto_workers(c) for c in (1, 2, 3, 5, 64)] == [0, 1, 2, 4, 4]
+    assert TrainConfig(num_workers="auto").workers == training.auto_workers()
+    assert TrainConfig(num_workers=3).workers == 3
+
+
+def test_checkpoint_every_n_epochs_and_after_the_last():
+    c = cfg(epochs=5, checkpoint_every=2)
+    assert [e for e in range(5) if c.checkpoint_due(e)] == [1, 3, 4]
+    assert all(cfg(epochs=5).checkpoint_due(e) for e in range(5))
+
+
+@pytest.mark.parametrize("stop_at", [2, 3])
+def test_run_cut_between_checkpoints_repeats_epochs_to_the_same_model(tmp_path, stop_at):
+    """Checkpoints after epochs 2 and 4 (1-based): a run cut after epoch 3 or 4 resumes from
+    epoch 2 or 4 and ends with the history and weights of an uninterrupted run."""
+    c = cfg(epochs=5, checkpoint_every=2, lr_schedule="plateau", lr_patience=0)
+    full = run(tmp_path / "full", c)
+    every = run(tmp_path / "every", cfg(epochs=5, lr_schedule="plateau", lr_patience=0))
+    assert every.history == full.history  # checkpoint_every does not change the run
+    _same_weights(tmp_path / "full" / "model.pt", tmp_path / "every" / "model.pt")
+
+    def stop(epoch, metrics):
+        if epoch == stop_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", c, stop)
+    seen = []
+    resumed = run(tmp_path / "cut", c, lambda e, m: seen.append(e))
+    assert resumed.resumed_from == (2 if stop_at == 2 else 4)
+    assert seen == [0, 1, 2, 3, 4]
+    assert resumed.history == full.history
+    assert (resumed.best_epoch, resumed.best_val_iou) == (full.best_epoch, full.best_val_iou)
+    _same_weights(tmp_path / "full" / "model.pt", tmp_path / "cut" / "model.pt")
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -172,9 +219,27 @@ def test_bad_schedule_is_refused():
         cfg(lr_factor=1.5)
 
 
-def test_worker_count_does_not_change_the_run(tmp_path):
-    """Augmentation is seeded per item, so DataLoader workers draw what the main process would."""
-    a = run(tmp_path / "w0", cfg(epochs=2, num_workers=0, augment=AugmentConfig(p=0.9)))
-    b = run(tmp_path / "w2", cfg(epochs=2, num_workers=2, augment=AugmentConfig(p=0.9)))
+def test_worker_count_does_not_change_the_run(tmp_path, monkeypatch):
+    """Augmentation is seeded per item, so DataLoader workers draw what the main process would;
+    the same workers serve every epoch, and each epoch's seed reaches them."""
+    log = tmp_path / "loads.txt"
+    get = SegmentationArrays.__getitem__
+
+    def logged(self, key):
+        with log.open("a") as fh:  # one short append per item: whole lines from any process
+            fh.write(f"{os.getpid()} {key[0]}\n")
+        return get(self, key)
+
+    monkeypatch.setattr(SegmentationArrays, "__getitem__", logged)
+    aug = AugmentConfig(p=0.9)
+    a = run(tmp_path / "w0", cfg(epochs=3, num_workers=0, augment=aug))
+    log.unlink()
+    b = run(tmp_path / "w2", cfg(epochs=3, num_workers=2, augment=aug))
     assert a.history == b.history
     _same_weights(tmp_path / "w0" / "model.pt", tmp_path / "w2" / "model.pt")
+    loads = [line.split() for line in log.read_text().splitlines()]
+    pids, seeds = {p for p, _ in loads}, sorted({int(s) for _, s in loads})
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # two workers for the whole run
+    assert seeds == [3 * 100_003 + e for e in range(3)]
+    c = run(tmp_path / "auto", cfg(epochs=3, num_workers="auto", augment=aug))
+    assert c.history == a.history

@@ -1,9 +1,11 @@
-"""The resumable checkpoint a training run writes after every epoch, and what it must match.
+"""The resumable checkpoint a training run writes every ``train.checkpoint_every`` epochs, and
+what it must match.
 
 It holds the weights, optimizer, grad-scaler and lr-scheduler states, the best epoch so far with
 its weights, and the metric history; its fingerprint ties it to the configs and the training
 data. ``epochs`` is left out of the fingerprint when the schedule does not depend on it, so a
-finished run's checkpoint lets a longer run continue where it stopped.
+finished run's checkpoint lets a longer run continue where it stopped; so are the params that
+never change results (``num_workers``, ``checkpoint_every``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Progress:
 def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, train_images: np.ndarray) -> str:
     """Hash of what a resume checkpoint must agree with: both configs and the training data."""
     train = to_dict(cfg)
+    del train["num_workers"], train["checkpoint_every"]
     if not cfg.epoch_dependent:
         del train["epochs"]
     h = hashlib.sha256()
@@ -63,17 +66,25 @@ def write_checkpoint(
     scheduler: Any,
     progress: Progress,
 ) -> None:
-    """Write the checkpoint after ``epoch`` (atomic); ``scheduler`` may be None."""
+    """Write the checkpoint after ``epoch`` (atomic); ``scheduler`` may be None.
+
+    When ``epoch`` is the best one, its weights are stored once (the best state refers to the
+    model's tensors), not twice.
+    """
+    model = net.state_dict()
+    best = progress.best_state
+    if best is not None and progress.best_epoch == epoch:
+        best = model  # the same values; torch.save writes shared tensors once
     state = {
         "fingerprint": fp,
         "epoch": epoch,
-        "model": net.state_dict(),
+        "model": model,
         "optimizer": opt.state_dict(),
         "scaler": scaler.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "best_val_iou": progress.best_iou,
         "best_epoch": progress.best_epoch,
-        "best_state": progress.best_state,
+        "best_state": best,
         "history": progress.history,
     }
     save_torch(path, state)

@@ -12,6 +12,7 @@ weights as a run started with that many epochs.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -23,13 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from seginterp.core import distributed as dist
 from seginterp.core.params import StageConfig
 from seginterp.model.augment import AugmentConfig, build_augment
-from seginterp.model.batches import SegmentationArrays, evaluate
+from seginterp.model.batches import EpochSampler, SegmentationArrays, evaluate
 from seginterp.model.checkpoint import Progress, fingerprint, read_checkpoint, write_checkpoint
 from seginterp.model.losses import LossWeights, segmentation_loss
 from seginterp.model.metrics import iou_dice
@@ -62,16 +63,20 @@ class TrainConfig(StageConfig):
     loss_weights: LossWeights = field(default_factory=LossWeights)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int | str = "auto"
+    checkpoint_every: int = 1
     amp: bool = True
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        bad_workers = isinstance(self.num_workers, str) or self.num_workers < 0
+        if bad_workers and self.num_workers != "auto":
+            raise ValueError(f"train.num_workers must be >= 0 or auto, got {self.num_workers!r}")
         for name, ok, rule in (
             ("epochs", self.epochs >= 1, ">= 1"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("lr", self.lr > 0, "> 0"),
-            ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
             ("lr_patience", self.lr_patience >= 0, ">= 0"),
             ("lr_factor", 0 < self.lr_factor < 1, "in (0, 1)"),
         ):
@@ -87,6 +92,29 @@ class TrainConfig(StageConfig):
     def epoch_dependent(self) -> bool:
         """Whether the trajectory of every epoch depends on ``epochs`` (the cosine schedule)."""
         return self.lr_schedule == "cosine"
+
+    @property
+    def workers(self) -> int:
+        """The DataLoader worker count: ``num_workers``, or for ``auto`` :func:`auto_workers`."""
+        return auto_workers() if self.num_workers == "auto" else int(self.num_workers)
+
+    def checkpoint_due(self, epoch: int) -> bool:
+        """Whether the checkpoint is written after ``epoch`` (0-based): every
+        ``checkpoint_every`` epochs and after the last one."""
+        return (epoch + 1) % self.checkpoint_every == 0 or epoch + 1 == self.epochs
+
+
+def auto_workers(cores: int | None = None) -> int:
+    """``train.num_workers: auto``: min(4, cores - 1) DataLoader workers, 0 on one core.
+
+    ``cores`` defaults to the CPUs this process may run on (its affinity; ``os.cpu_count()``
+    where that is unknown). One core is left to the training process; more than 4 workers do
+    not pay for their memory with prepared arrays. The worker count never changes results.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cores = cores or os.cpu_count() or 1
+    return max(0, min(4, cores - 1))
 
 
 def build_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> Any:
@@ -140,10 +168,8 @@ class _Run:
     scheduler: Any  # None for a constant rate
     fp: str  # fingerprint of configs and data, stored in the checkpoint
     model: nn.Module | None = None  # what trains: ``net`` or its DDP wrapper
-    augment: Any = None
-    dataset: SegmentationArrays | None = None
-    sampler: DistributedSampler | None = None
-    drop_last: bool = False
+    sampler: EpochSampler | None = None
+    loader: DataLoader | None = None  # one for the run: its workers persist across epochs
 
 
 def _setup(model_cfg: ModelConfig, cfg: TrainConfig, tr_x: np.ndarray) -> _Run:
@@ -182,7 +208,7 @@ def _resume(run: _Run, checkpoint_path: Path, on_epoch: EpochCallback | None) ->
 
 
 def _prepare_data(run: _Run, tr_x: np.ndarray, tr_y: np.ndarray) -> None:
-    """Wrap the model in DDP on several ranks; set up augmentation, dataset and sampler."""
+    """Wrap the model in DDP on several ranks; set up the run's sampler and DataLoader."""
     run.model = run.net
     if run.world > 1:
         cuda = run.device.type == "cuda"
@@ -190,37 +216,38 @@ def _prepare_data(run: _Run, tr_x: np.ndarray, tr_y: np.ndarray) -> None:
             run.net, device_ids=[run.device.index] if cuda else None
         )
     cfg = run.cfg
-    run.augment = build_augment(cfg.augment, cfg.seed)
-    run.dataset = SegmentationArrays(tr_x, tr_y, run.augment)
-    if run.world > 1:
-        run.sampler = DistributedSampler(
-            run.dataset, run.world, run.rank, shuffle=True, seed=cfg.seed * 100_003
-        )
-    n_local = len(run.sampler) if run.sampler is not None else len(run.dataset)
-    run.drop_last = n_local > cfg.batch_size and n_local % cfg.batch_size == 1  # BN needs 2
+    dataset = SegmentationArrays(tr_x, tr_y, build_augment(cfg.augment, cfg.seed))
+    run.sampler = EpochSampler(len(dataset), cfg.seed, run.world, run.rank)
+    n_local = len(run.sampler)
+    workers = cfg.workers
+    run.loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=run.sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        drop_last=n_local > cfg.batch_size and n_local % cfg.batch_size == 1,  # BN needs 2
+        pin_memory=run.device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # workers' seeds; unused draws
+    )
 
 
 def _epoch_loader(run: _Run, epoch: int) -> DataLoader:
-    """The epoch's batches, drawn from seeds that depend only on (seed, epoch, rank)."""
+    """The run's DataLoader, set to the epoch's order and augmentation seed, which depend only
+    on (seed, epoch, rank)."""
     # per-epoch seeds make a resumed run draw exactly what the uninterrupted one would;
     # (seed * world + rank) gives every rank its own stream and is the seed itself at world 1
-    seed = (run.cfg.seed * 100_003 + epoch) * run.world + run.rank
-    torch.manual_seed(seed)
-    run.dataset.epoch_seed = run.cfg.seed * 100_003 + epoch  # augmentation: per item, see batches
-    if run.sampler is not None:
-        run.sampler.set_epoch(epoch)
-        order: dict[str, Any] = {"sampler": run.sampler}
-    else:  # the permutation drawn here, not inside DataLoader: its draws depend on the workers
-        perm = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(seed))
-        order = {"sampler": perm.tolist()}
-    return DataLoader(
-        run.dataset,
-        batch_size=run.cfg.batch_size,
-        num_workers=run.cfg.num_workers,
-        drop_last=run.drop_last,
-        pin_memory=run.device.type == "cuda",
-        **order,
-    )
+    torch.manual_seed((run.cfg.seed * 100_003 + epoch) * run.world + run.rank)
+    run.sampler.set_epoch(epoch)
+    return run.loader
+
+
+def _stop_workers(loader: DataLoader | None) -> None:
+    """End the persistent worker processes of ``loader`` now, not whenever it is collected (an
+    exception's traceback may keep it alive)."""
+    it = getattr(loader, "_iterator", None)
+    if it is not None and hasattr(it, "_shutdown_workers"):
+        it._shutdown_workers()  # what the iterator's __del__ calls
 
 
 def _step(run: _Run, x: Tensor, y: Tensor, epoch: int, b: int) -> tuple[Tensor, Tensor]:
@@ -281,8 +308,8 @@ def _validate(run: _Run, val_data: Arrays) -> dict[str, float]:
 
 
 def _end_epoch(run: _Run, state: Progress, epoch: int, checkpoint_path: Path) -> None:
-    """Keep the weights of the best validation IoU, step the lr schedule, write the checkpoint
-    (rank 0)."""
+    """Keep the weights of the best validation IoU (a copy in memory, made only when they
+    improve), step the lr schedule, write the checkpoint when it is due (rank 0)."""
     val_iou = state.history[-1]["val/iou"]
     if val_iou > state.best_iou:
         state.best_iou, state.best_epoch = val_iou, epoch
@@ -293,7 +320,7 @@ def _end_epoch(run: _Run, state: Progress, epoch: int, checkpoint_path: Path) ->
         run.scheduler.step(val_iou)
     elif run.scheduler is not None:
         run.scheduler.step()
-    if run.main:
+    if run.main and run.cfg.checkpoint_due(epoch):
         write_checkpoint(
             checkpoint_path, run.fp, epoch, run.net, run.opt, run.scaler, run.scheduler, state
         )
@@ -333,11 +360,13 @@ def train(
 ) -> TrainResult:
     """Train a U-Net; keep the best-validation-IoU model at ``model_path``.
 
-    A resumable checkpoint is written to ``checkpoint_path`` after every epoch and kept after a
-    successful run. If it exists, matches this run's configs and data (``epochs`` aside, unless
-    the schedule depends on it) and has no more epochs than asked for, training resumes from
-    it; ``on_epoch`` is then first called for the epochs already done (so loggers can rebuild
-    their curves). Returns the history of per-epoch metrics.
+    A resumable checkpoint is written to ``checkpoint_path`` every ``cfg.checkpoint_every``
+    epochs and after the last one, and kept after a successful run (an interrupted run repeats
+    at most ``checkpoint_every - 1`` epochs, to the same bytes). If it exists, matches this
+    run's configs and data (``epochs`` aside, unless the schedule depends on it) and has no
+    more epochs than asked for, training resumes from it; ``on_epoch`` is then first called
+    for the epochs already done (so loggers can rebuild their curves). Returns the history of
+    per-epoch metrics.
 
     Under torchrun (process group initialized, see ``seginterp.core.distributed``) the model is
     wrapped in DDP and each rank trains on its ``DistributedSampler`` share; validation runs on
@@ -353,20 +382,24 @@ def train(
     run = _setup(model_cfg, cfg, tr_x)
     state = _resume(run, checkpoint_path, on_epoch)
     _prepare_data(run, tr_x, tr_y)
-    for epoch in range(state.start, cfg.epochs):
-        lr = run.opt.param_groups[0]["lr"]
-        metrics = _train_epoch(run, epoch, progress)
-        metrics.update(_validate(run, val_data))
-        metrics["lr"] = lr
-        state.history.append(metrics)
-        log.info(
-            "epoch %d/%d  train loss %.4f  val loss %.4f  val IoU %.4f  val Dice %.4f",
-            epoch + 1, cfg.epochs, metrics["train/loss"], metrics["val/loss"],
-            metrics["val/iou"], metrics["val/dice"],
-        )  # fmt: skip
-        _end_epoch(run, state, epoch, checkpoint_path)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
+    try:
+        for epoch in range(state.start, cfg.epochs):
+            lr = run.opt.param_groups[0]["lr"]
+            metrics = _train_epoch(run, epoch, progress)
+            metrics.update(_validate(run, val_data))
+            metrics["lr"] = lr
+            state.history.append(metrics)
+            log.info(
+                "epoch %d/%d  train loss %.4f  val loss %.4f  val IoU %.4f  val Dice %.4f",
+                epoch + 1, cfg.epochs, metrics["train/loss"], metrics["val/loss"],
+                metrics["val/iou"], metrics["val/dice"],
+            )  # fmt: skip
+            _end_epoch(run, state, epoch, checkpoint_path)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+    finally:
+        _stop_workers(run.loader)
+        run.loader = None
     _save_best(run, state, model_cfg, model_path, checkpoint_path)
     seconds = time.perf_counter() - t0
     return TrainResult(
