@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 
@@ -34,6 +32,7 @@ from captum.attr import (
     Saliency,
 )
 from scipy import ndimage
+from timing import timeit
 
 from seginterp.explain.borders import border_pixels
 from seginterp.explain.captum_safe import captum_safe
@@ -71,15 +70,6 @@ def train_briefly(size: int, steps: int = 5) -> torch.nn.Module:
         F.binary_cross_entropy_with_logits(model(imgs), masks).backward()
         opt.step()
     return model.eval()
-
-
-def timeit(fn: Callable[[], object], repeat: int = 1) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
-import time
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import timeit
 
 from seginterp.core.params import load_params
 from seginterp.explain.borders import border_pixels
@@ -39,16 +37,6 @@ from seginterp.explain.target import border_mean_logit, make_baseline
 from seginterp.model.net import ModelConfig, build_model
 
 MODEL_METHODS = ("saliency", "input_x_gradient", "deeplift")
-
-
-def timeit(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -99,12 +87,12 @@ def main() -> None:
     ig = Explainer(model, dataclasses.replace(acfg, methods=("integrated_gradients",),
                                               layer_methods=()), device="cpu")  # fmt: skip
     r = args.repeat
-    t_fb = timeit(fb, r)
-    t_model = timeit(model_level, r)
-    t_before = t_model + timeit(per_layer, r)
-    t_after = t_model + timeit(one_pass, r)
-    t_engine = timeit(lambda: ex.explain(x, border), r)
-    t_ig = timeit(lambda: ig.explain(x, border), r)
+    t_fb = timeit(fb, r, warmup=True)
+    t_model = timeit(model_level, r, warmup=True)
+    t_before = t_model + timeit(per_layer, r, warmup=True)
+    t_after = t_model + timeit(one_pass, r, warmup=True)
+    t_engine = timeit(lambda: ex.explain(x, border), r, warmup=True)
+    t_ig = timeit(lambda: ig.explain(x, border), r, warmup=True)
     n_layers = len(modules)
     print(
         f"threads={args.threads}  torch={torch.__version__}  cpu  {size} px"

@@ -8,7 +8,11 @@ import pytest
 import torch
 from explain.captum_ref import by_key, cfg, trained_unet
 
+from seginterp.core.registry import Registry
+from seginterp.explain import engine
+from seginterp.explain import registry as registry_module
 from seginterp.explain.engine import Explainer
+from seginterp.explain.methods.base import Method
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +40,20 @@ def records(trained):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return ex, by_key(ex.explain(x, border))
+
+
+@pytest.fixture
+def extra_method(monkeypatch):
+    """``add(registry, method)``: this test's copy of ``METHODS`` or ``LAYER_METHODS`` (the
+    registry's name) with ``method`` added, seen by the engine."""
+
+    def add(registry: str, method: Method) -> None:
+        original: Registry[Method] = getattr(registry_module, registry)
+        extended: Registry[Method] = Registry(original.kind)
+        for name in original.names():
+            extended.add(name, original.get(name))
+        extended.add(method.name, method)
+        monkeypatch.setattr(registry_module, registry, extended)
+        monkeypatch.setattr(engine, registry, extended)
+
+    return add

@@ -11,14 +11,10 @@ import pytest
 import torch
 from explain.captum_ref import CUTS, S, by_key, cfg, rel
 
-from seginterp.core.registry import Registry
-from seginterp.explain import engine
-from seginterp.explain import registry as registry_module
 from seginterp.explain.engine import Explainer
 from seginterp.explain.layers import LAYERS
 from seginterp.explain.methods import layer_gradcam
 from seginterp.explain.methods.base import Method
-from seginterp.explain.registry import LAYER_METHODS
 from seginterp.explain.target import BorderMeanLogit
 
 
@@ -85,7 +81,7 @@ def test_a_layer_method_makes_all_its_layers_in_one_pass(trained, records):
     assert _forward_batches(Explainer(safe, cfg(methods=(), layers=layers)), x, border) == [1, 2, 2]
 
 
-def test_a_layer_method_without_the_shared_pass_runs_once_per_layer(trained, monkeypatch):
+def test_a_layer_method_without_the_shared_pass_runs_once_per_layer(trained, extra_method):
     """A layer method that does not declare ``one_pass_layers`` falls back to ``one_pass`` at
     each layer: the same maps as the shared pass, not shared, one forward per layer."""
     _, safe, x, border = trained
@@ -95,12 +91,7 @@ def test_a_layer_method_without_the_shared_pass_runs_once_per_layer(trained, mon
         description="Grad-CAM without ReLU, one Captum call per layer",
         one_pass=layer_gradcam.METHOD.one_pass,
     )
-    methods: Registry[Method] = Registry("layer method")
-    for name in LAYER_METHODS.names():
-        methods.add(name, LAYER_METHODS.get(name))
-    methods.add(plain.name, plain)
-    monkeypatch.setattr(registry_module, "LAYER_METHODS", methods)
-    monkeypatch.setattr(engine, "LAYER_METHODS", methods)
+    extra_method("LAYER_METHODS", plain)
     layers = ("encoder2", "decoder3", "decoder5")
     c = cfg(methods=(), layer_methods=("gradcam", plain.name), layers=layers)
     recs = by_key(Explainer(safe, c).explain(x, border))

@@ -28,9 +28,7 @@ from explain.captum_ref import (
     rel,
 )
 
-from seginterp.core.registry import Registry
 from seginterp.explain import engine
-from seginterp.explain import registry as registry_module
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.exact import ExactRule
 from seginterp.explain.layers import LAYERS, get_layer
@@ -174,7 +172,7 @@ def test_a_method_without_a_rule_is_refused():
         Method("x", "nothing")
 
 
-def test_a_new_method_is_one_file_and_one_registry_line(trained, monkeypatch):
+def test_a_new_method_is_one_file_and_one_registry_line(trained, extra_method):
     """A toy nonlinear method, mean over q of |Guided Backprop(z_q)|, registered in a copy of
     the registry: the engine computes it exactly without knowing its name."""
     _, safe, x, border = trained
@@ -184,12 +182,7 @@ def test_a_new_method_is_one_file_and_one_registry_line(trained, monkeypatch):
         variant=lambda c: "abs",
         exact=lambda c, layer: ExactRule(lambda chunk: chunk.guided.abs(), guided=True),
     )
-    methods: Registry[Method] = Registry("method")
-    for name in METHODS.names():
-        methods.add(name, METHODS.get(name))
-    methods.add(toy.name, toy)
-    monkeypatch.setattr(registry_module, "METHODS", methods)
-    monkeypatch.setattr(engine, "METHODS", methods)
+    extra_method("METHODS", toy)
     c = cfg(methods=("guided_backprop", toy.name), layer_methods=(), layers=())
     recs = by_key(engine.Explainer(safe, c).explain(x, border))
     rec = recs[(toy.name, None)]
