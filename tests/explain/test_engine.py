@@ -66,23 +66,33 @@ def _forward_batches(ex: Explainer, x: torch.Tensor, border: np.ndarray) -> list
     return sizes
 
 
-def test_a_layer_method_makes_all_its_layers_in_one_pass(trained, records):
-    """One forward and one backward per layer method, not per layer (DeepLIFT's forward carries
-    x and x₀ together); its maps are marked shared and carry that pass's seconds."""
+def test_the_linear_maps_come_from_two_shared_passes(trained):
+    """Saliency, input×gradient and Grad-CAM at every layer from one forward and one backward;
+    DeepLIFT at model level and at every layer from one DeepLIFT pass on (x, x₀). Their maps are
+    marked shared and carry their pass's seconds; Integrated Gradients runs alone."""
     _, safe, x, border = trained
-    ex, recs = records
-    for name in ex.cfg.layer_methods:
-        group = [recs[(name, layer)] for layer in ex.cfg.layers]
+    layers = tuple(LAYERS.names())
+    model_level = ("saliency", "input_x_gradient", "deeplift", "integrated_gradients")
+    c = cfg(methods=model_level, layer_methods=("gradcam", "deeplift"), layers=layers)
+    recs = by_key(Explainer(safe, c).explain(x, border))
+    passes = {
+        "gradient": [("saliency", None), ("input_x_gradient", None)]
+        + [("gradcam", n) for n in layers],
+        "deeplift": [("deeplift", None)] + [("deeplift", n) for n in layers],
+    }
+    for name, keys in passes.items():
+        group = [recs[k] for k in keys]
         assert all(r.shared and r.mode == "one-pass" for r in group), name
         assert len({r.seconds for r in group}) == 1, name
-    assert not any(recs[(m, None)].shared for m in ("saliency", "deeplift"))
-    layers = tuple(LAYERS.names())
-    # Grad-CAM, DeepLIFT on (x, x₀), then f(x) and f(x₀) for Δf
-    assert _forward_batches(Explainer(safe, cfg(methods=(), layers=layers)), x, border) == [1, 2, 2]
+    assert recs[("saliency", None)].seconds != recs[("deeplift", None)].seconds
+    assert not recs[("integrated_gradients", None)].shared
+    # the gradient pass, DeepLIFT on (x, x₀), then f(x) and f(x₀) for Δf
+    c = cfg(methods=model_level[:3], layer_methods=("gradcam", "deeplift"), layers=layers)
+    assert _forward_batches(Explainer(safe, c), x, border) == [1, 2, 2]
 
 
-def test_a_layer_method_without_the_shared_pass_runs_once_per_layer(trained, extra_method):
-    """A layer method that does not declare ``one_pass_layers`` falls back to ``one_pass`` at
+def test_a_layer_method_without_a_shared_rule_runs_once_per_layer(trained, extra_method):
+    """A layer method that does not declare a ``shared`` rule falls back to ``one_pass`` at
     each layer: the same maps as the shared pass, not shared, one forward per layer."""
     _, safe, x, border = trained
     plain = Method(
@@ -120,8 +130,8 @@ def test_map_helper_matches_explain_on_new_inputs(trained, records):
 
 def test_maps_equal_the_map_helper_bitwise_sharing_their_passes(trained, records):
     """Every kind of map (one-pass, a layer method at many layers, nonlinear) over two pixel
-    sets: each is ``map``'s, bit for bit, from one pass per layer method and per pixel set
-    (the exact maps of a pixel set together, one input at a time)."""
+    sets: each is ``map``'s, bit for bit, from one run of each shared pass per pixel set (the
+    exact maps of a pixel set together, one input at a time)."""
     _, _, x, border = trained
     ex, _ = records
     half = border.copy()
@@ -141,9 +151,9 @@ def test_maps_equal_the_map_helper_bitwise_sharing_their_passes(trained, records
     for (method, layer, pixels), m in zip(wanted, got, strict=True):
         want = ex.map(method, xb, pixels, layer=layer)
         assert m.shape == want.shape and torch.equal(m, want), (method, layer)
-    # per pixel set: saliency, Grad-CAM (one pass at 3 layers), DeepLIFT on (x, x₀), then the
-    # exact maps of each input (plain and guided forwards)
-    assert sizes == 2 * [2, 2, 4, 1, 1, 1, 1]
+    # per pixel set: the gradient pass (saliency, Grad-CAM at 3 layers), DeepLIFT on (x, x₀),
+    # then the exact maps of each input (plain and guided forwards)
+    assert sizes == 2 * [2, 4, 1, 1, 1, 1]
 
 
 def test_empty_border_is_refused_clearly(trained):

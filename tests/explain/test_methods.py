@@ -1,6 +1,6 @@
-"""Each method's rule: one-pass maps equal the mean of Captum's per-pixel maps; a layer method's
-one pass over all layers equals Captum at each layer; every registered method declares what the
-engine needs; a new method needs no change to the engine."""
+"""Each method's rule: one-pass maps equal the mean of Captum's per-pixel maps; every registered
+method declares what the engine needs; a new method needs no change to the engine (the shared
+passes: ``test_passes.py``)."""
 
 from __future__ import annotations
 
@@ -24,17 +24,15 @@ from explain.captum_ref import (
     by_key,
     cfg,
     per_pixel_mean,
-    random_unet,
     rel,
 )
 
 from seginterp.explain import engine
-from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.exact import ExactRule
 from seginterp.explain.layers import LAYERS, get_layer
 from seginterp.explain.methods.base import Method
 from seginterp.explain.registry import LAYER_METHODS, METHODS
-from seginterp.explain.target import PixelLogits, border_mean_logit, make_baseline
+from seginterp.explain.target import PixelLogits, border_mean_logit
 
 SLOW = pytest.mark.slow
 
@@ -83,71 +81,6 @@ def test_layer_one_pass_equals_mean_of_per_pixel_maps(trained, records, layer):
         err_up = (torch.as_tensor(rec.map) - up[0, 0]).norm()
         ratio = (up.numel() / ref.numel()) ** 0.5  # norms grow with the pixel count
         assert err_up <= 1e-5 * max(float(up.norm()), float(scale) * ratio), name
-
-
-def _captum_at_each_layer(f, x, x0, modules):
-    """Per layer: Captum's own call, one forward and one backward each."""
-    return {
-        "gradcam": {
-            n: LayerGradCam(f, m).attribute(x, relu_attributions=False) for n, m in modules.items()
-        },
-        "deeplift": {
-            n: LayerDeepLift(f, m).attribute(x, baselines=x0).sum(1, keepdim=True)
-            for n, m in modules.items()
-        },
-    }
-
-
-@pytest.mark.parametrize(
-    "encoder",
-    ["resnet18", pytest.param("vgg11_bn", marks=SLOW), "densenet121"],  # vgg: 3.5 s here
-)
-def test_one_pass_at_all_layers_equals_captum_at_each_layer(encoder):
-    """Both linear layer methods: one shared pass over the ten layers gives, at every layer, the
-    map of Captum's call at that layer alone (bitwise on CPU in practice; checked to 1e-5)."""
-    safe = captum_safe(random_unet(encoder, decoder=(16, 8, 8, 4, 4)))
-    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(0))
-    border = np.zeros((S, S), bool)
-    border[8:24, 8] = border[8, 8:24] = True
-    f, x0 = border_mean_logit(safe, border), make_baseline(x, "blur")
-    modules = {n: get_layer(safe, n) for n in LAYERS.names()}
-    c = cfg()
-    ref = _captum_at_each_layer(f, x, x0, modules)
-    for name, want in ref.items():
-        got = LAYER_METHODS.get(name).run_one_pass_layers(f, x, x0, c, modules)
-        assert list(got) == list(modules)
-        for layer, m in got.items():
-            assert m.shape == want[layer].shape, (name, layer)
-            assert rel(m, want[layer]) <= 1e-5, (name, layer)
-
-
-def _hooks(model: torch.nn.Module) -> int:
-    return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-        for m in model.modules()
-    )
-
-
-@pytest.mark.parametrize("name", ["gradcam", "deeplift"])
-def test_one_pass_at_all_layers_removes_its_hooks_even_on_error(trained, name):
-    _, safe, x, border = trained
-    f = border_mean_logit(safe, border)
-    modules = {n: get_layer(safe, n) for n in ("encoder1", "decoder3")}
-
-    def boom(*_):
-        raise RuntimeError("boom")
-
-    handle = get_layer(safe, "decoder4").register_forward_hook(boom)
-    try:
-        before = _hooks(f)
-        with pytest.raises(RuntimeError, match="boom"):
-            LAYER_METHODS.get(name).run_one_pass_layers(f, x, torch.zeros_like(x), cfg(), modules)
-        assert _hooks(f) == before
-    finally:
-        handle.remove()
-    # and a normal call leaves none behind either
-    LAYER_METHODS.get(name).run_one_pass_layers(f, x, torch.zeros_like(x), cfg(), modules)
-    assert _hooks(f) == before - 1
 
 
 @pytest.mark.parametrize("gradcam_relu", [False, True])

@@ -1,8 +1,10 @@
 """Every configured map of one image, each with the pixels it explains.
 
 - linear methods (``method.is_linear(cfg)``): their Captum rule on ``f`` once -> mode ``one-pass``;
-  a layer method that declares ``one_pass_layers`` makes its maps at all configured layers in one
-  shared pass (one forward and one backward), the others one pass per layer;
+  the maps that read a shared pass (:mod:`seginterp.explain.passes`: the gradient pass for
+  saliency, input×gradient and Grad-CAM at every layer; the DeepLIFT pass for DeepLIFT at model
+  level and at every layer) come from one run of that pass, the others (Integrated Gradients)
+  from their own Captum call;
 - the others: their exact rules together through :func:`exact_maps` over all border pixels ->
   ``exact``, or over a seeded sample of ``sample_k`` of them -> ``sampled(K)`` (the sample is
   returned with the record: a sampled map explains the mean over the sample, not ``f``).
@@ -55,10 +57,10 @@ class MapRecord:
     channel-summed layer map upsampled (bilinear) to the input. ``native``: layer level (h, w)
     at the layer's resolution, else None. ``pixels``: (H, W) bool, the sampled pixels a
     ``sampled(K)`` map explains, else None. ``shared``: produced by one pass together with
-    other maps (the exact pass of the nonlinear maps, or a layer method's one pass over all its
-    layers); its ``seconds`` is then that whole pass's time, which those maps share (do not sum
-    them). ``delta_f``: ``f(x) − f(x₀)`` (float64) for a method that claims completeness, else
-    None. ``completeness``: what the map's sum equals:
+    other maps (the exact pass of the nonlinear maps, or a shared gradient or DeepLIFT pass of
+    the linear maps); its ``seconds`` is then that whole pass's time, which those maps share (do
+    not sum them). ``delta_f``: ``f(x) − f(x₀)`` (float64) for a method that claims
+    completeness, else None. ``completeness``: what the map's sum equals:
     ``exact`` (Δf, up to float rounding: DeepLIFT, layer DeepLIFT at a cut layer),
     ``approximate`` (Δf up to the path-integral error: Integrated Gradients), ``partial`` (a layer
     that skip connections bypass: Δf minus the DeepLIFT contributions of those skips), else None.
@@ -185,24 +187,17 @@ class Explainer:
         base = self.baseline(x)
         size = (x.shape[-2], x.shape[-1])
         out: dict[int, MapRecord] = {}
-        nonlinear: list[int] = []
-        together: dict[int, list[int]] = {}  # id(method) -> its layer requests, one pass for all
+        passes, alone, nonlinear = self._plan(self.requests)
         whole = PixelSet.whole(b.cpu().numpy(), "one-pass")
-        for i, (method, layer) in enumerate(self.requests):
-            if not method.is_linear(cfg):
-                nonlinear.append(i)
-            elif layer is not None and method.one_pass_layers is not None:
-                together.setdefault(id(method), []).append(i)
-            else:
-                m, dt = self._timed(self._one_pass, method, layer, f, x, base)
-                out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border)
-        for group in together.values():
-            method = self.requests[group[0]][0]
-            names = [str(self.requests[i][1]) for i in group]
-            maps, dt = self._timed(self._one_pass_layers, method, names, f, x, base)
-            shared = len(group) > 1
-            for i, name in zip(group, names, strict=True):
-                out[i] = _record(method, name, cfg, maps[name], size, whole, dt, f.n_border, shared)
+        for i in alone:
+            method, layer = self.requests[i]
+            m, dt = self._timed(self._one_pass, method, layer, f, x, base)
+            out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border)
+        for ids in passes:
+            todo = [self.requests[i] for i in ids]
+            maps, dt = self._timed(self._shared, todo, f, x, base)
+            for i, (method, layer), m in zip(ids, todo, maps, strict=True):
+                out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border, len(ids) > 1)
         if nonlinear:
             pixels = self._pixel_set(b, key)
             todo = [self.requests[i] for i in nonlinear]
@@ -253,8 +248,9 @@ class Explainer:
 
     def maps(self, x: torch.Tensor | np.ndarray, wanted: Sequence[WantedMap]) -> list[torch.Tensor]:
         """Many maps of each input of a batch, each equal to :meth:`map` (upsampled), sharing
-        passes: per pixel set, a layer method's linear maps at all its layers from one pass
-        (``one_pass_layers``), and the nonlinear maps from one :func:`exact_maps` per input.
+        passes: per pixel set, the linear maps that read a shared pass from one run of it
+        (:mod:`seginterp.explain.passes`), and the nonlinear maps from one :func:`exact_maps` per
+        input.
 
         Args:
             x: (B, C, H, W) inputs in [0, 1].
@@ -276,27 +272,19 @@ class Explainer:
             for group in groups.values():
                 b = as_border(wanted[group[0]][2])
                 f = BorderMeanLogit(self.model, b)
-                together: dict[str, list[int]] = {}  # method name -> its requests, one pass
-                nonlinear: list[int] = []
-                for i in group:
-                    method, layer, _ = wanted[i]
-                    spec, _ = _request(method, layer)
-                    if not spec.is_linear(self.cfg):
-                        nonlinear.append(i)
-                    elif layer is not None and spec.one_pass_layers is not None:
-                        together.setdefault(method, []).append(i)
-                    else:
-                        out[i] = self._one_pass(spec, layer, f, x, base)
-                for name, ids in together.items():
-                    names = [str(wanted[i][1]) for i in ids]
-                    shared = self._one_pass_layers(LAYER_METHODS.get(name), names, f, x, base)
-                    out |= {i: shared[n] for i, n in zip(ids, names, strict=True)}
+                requests = [_request(*wanted[i][:2]) for i in group]
+                passes, alone, nonlinear = self._plan(requests)
+                for k in alone:
+                    out[group[k]] = self._one_pass(*requests[k], f, x, base)
+                for ks in passes:
+                    maps = self._shared([requests[k] for k in ks], f, x, base)
+                    out |= {group[k]: m for k, m in zip(ks, maps, strict=True)}
                 if nonlinear:
-                    todo = [_request(*wanted[i][:2]) for i in nonlinear]
+                    todo = [requests[k] for k in nonlinear]
                     pixels = PixelSet.whole(b.cpu().numpy()).tensor(self.device)
                     parts = [self._exact(todo, x[j : j + 1], pixels) for j in range(len(x))]
-                    for k, i in enumerate(nonlinear):
-                        out[i] = torch.cat([p[k] for p in parts], dim=0)
+                    for n, k in enumerate(nonlinear):
+                        out[group[k]] = torch.cat([p[n] for p in parts], dim=0)
         return [
             out[i] if layer is None else _upsample(out[i], size)
             for i, (_, layer, _) in enumerate(wanted)
@@ -330,20 +318,42 @@ class Explainer:
             return PixelSet.sample(b, self.cfg.sample_k, self.cfg.seed, key)
         return PixelSet.whole(b)
 
+    def _plan(self, requests: Sequence[Request]) -> tuple[list[list[int]], list[int], list[int]]:
+        """Indices of ``requests`` by how they are computed: one group per shared pass (the
+        linear maps that read it), the linear maps computed alone, the nonlinear maps."""
+        passes: dict[str, list[int]] = {}
+        alone: list[int] = []
+        nonlinear: list[int] = []
+        for i, (method, _) in enumerate(requests):
+            if not method.is_linear(self.cfg):
+                nonlinear.append(i)
+            elif method.shared is not None:
+                passes.setdefault(method.shared.source.name, []).append(i)
+            else:
+                alone.append(i)
+        return list(passes.values()), alone, nonlinear
+
     def _one_pass(
         self, method: Method, layer: str | None, f: nn.Module, x: torch.Tensor, base: torch.Tensor
     ) -> torch.Tensor:
-        """The one-pass map of ``method`` (detached)."""
+        """The one-pass map of ``method`` (detached): read from its shared pass when it has one
+        (so a map alone equals the same map made together with others), else its Captum call."""
+        if method.shared is not None:
+            return self._shared([(method, layer)], f, x, base)[0]
         module = None if layer is None else self.layer(layer)
         return method.run_one_pass(f, x, base, self.cfg, module).detach()
 
-    def _one_pass_layers(
-        self, method: Method, layers: list[str], f: nn.Module, x: torch.Tensor, base: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """The one-pass maps of layer ``method`` at ``layers`` from one shared pass (detached)."""
-        modules = {name: self.layer(name) for name in layers}
-        maps = method.run_one_pass_layers(f, x, base, self.cfg, modules)
-        return {name: m.detach() for name, m in maps.items()}
+    def _shared(
+        self, requests: Sequence[Request], f: nn.Module, x: torch.Tensor, base: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The maps of ``requests`` (all reading one shared pass) from one run of that pass, at
+        every layer they name (detached, in order)."""
+        sources = {method.shared.source for method, _ in requests if method.shared is not None}
+        if len(sources) != 1 or len(requests) == 0:
+            raise RuntimeError(f"maps of one shared pass expected, got {requests}")
+        names = list(dict.fromkeys(layer for _, layer in requests if layer is not None))
+        result = sources.pop().run(f, x, base, {name: self.layer(name) for name in names})
+        return [method.read_shared(result, layer).detach() for method, layer in requests]
 
     def _exact(
         self, requests: Sequence[Request], x: torch.Tensor, pixels: torch.Tensor

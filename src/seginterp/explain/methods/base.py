@@ -3,7 +3,9 @@
 A method explains ``f``, the border-mean logit (:class:`~seginterp.explain.target.BorderMeanLogit`).
 When its backward rule is linear in the output cotangent (``linear(cfg)``), Captum on ``f`` once
 equals the mean over border pixels ``q`` of the per-pixel maps of ``z_q``: its ``one_pass`` rule
-is exact. Otherwise its ``exact`` rule gives the per-pixel map of each ``z_q`` from the shared
+is exact; a method whose map can be read from a pass other methods share declares it as
+``shared`` (:mod:`seginterp.explain.passes`), and the engine runs that pass once for all of them.
+Otherwise its ``exact`` rule gives the per-pixel map of each ``z_q`` from the shared
 backward passes of :func:`~seginterp.explain.exact.exact_maps`, which averages them.
 
 One file per method in this package declares its ``METHOD``; ``seginterp.explain.registry`` lists
@@ -20,6 +22,7 @@ import torch
 from torch import nn
 
 from seginterp.explain.exact import ExactRule
+from seginterp.explain.passes import PassResult, SharedRule
 
 if TYPE_CHECKING:
     from seginterp.explain.config import AttributeConfig
@@ -30,14 +33,6 @@ OnePass = Callable[
 """``(f, x, baseline, cfg, layer) -> map``: ``layer`` is the module of a layer method, else None.
 ``x``, ``baseline`` (B, C, H, W); model level -> (B, C, H, W), layer level -> the channel-summed
 layer map (B, 1, h, w)."""
-
-OnePassLayers = Callable[
-    [nn.Module, torch.Tensor, torch.Tensor, "AttributeConfig", "dict[str, nn.Module]"],
-    "dict[str, torch.Tensor]",
-]
-"""``(f, x, baseline, cfg, modules) -> {layer name: map}``: the one-pass maps of a layer method at
-every layer of ``modules`` (name -> module) from one shared pass, each equal to ``one_pass`` at
-that layer: (B, 1, h, w) channel-summed."""
 
 Exact = Callable[["AttributeConfig", "str | None"], ExactRule]
 """``(cfg, layer name or None) -> ExactRule``: the per-pixel rule of a nonlinear map."""
@@ -57,9 +52,9 @@ class Method:
         variant: the Captum choices stored with each map (e.g. signed saliency, baseline);
             default: none.
         one_pass: the Captum call on ``f`` (needed when ``linear`` can be true).
-        one_pass_layers: optional, layer methods only: ``one_pass`` at many layers from one
-            shared pass (one forward and one backward instead of one of each per layer); the
-            engine uses it for the linear maps of one image, ``one_pass`` otherwise.
+        shared: optional: the same map as ``one_pass``, read from a pass other maps share
+            (:mod:`seginterp.explain.passes`); the engine runs each such pass once for all the
+            linear maps (every method, every layer) that read it, ``one_pass`` otherwise.
         exact: the per-pixel rule (needed when ``linear`` can be false).
         deeplift: uses Captum's DeepLift rules: the model must pass
             :func:`~seginterp.explain.deeplift_check.check_deeplift`.
@@ -75,7 +70,7 @@ class Method:
     linear: Callable[[AttributeConfig], bool] | None = None
     variant: Callable[[AttributeConfig], str] = lambda cfg: ""
     one_pass: OnePass | None = None
-    one_pass_layers: OnePassLayers | None = None
+    shared: SharedRule | None = None
     exact: Exact | None = None
     deeplift: bool = False
     completeness: Literal["exact", "approximate"] | None = None
@@ -85,9 +80,9 @@ class Method:
             raise ValueError(f"method {self.name!r} declares neither a one-pass nor an exact rule")
         if self.level not in ("model", "layer"):
             raise ValueError(f"method {self.name!r}: level must be model or layer")
-        if self.one_pass_layers is not None and (self.level != "layer" or self.one_pass is None):
+        if self.shared is not None and self.one_pass is None:
             raise ValueError(
-                f"method {self.name!r}: one_pass_layers needs a layer method with a one-pass rule"
+                f"method {self.name!r}: a shared rule needs the one-pass rule it equals"
             )
 
     def is_linear(self, cfg: AttributeConfig) -> bool:
@@ -107,22 +102,14 @@ class Method:
             raise RuntimeError(f"method {self.name!r} has no one-pass rule")
         return self.one_pass(f, x, baseline, cfg, layer)
 
-    def run_one_pass_layers(
-        self,
-        f: nn.Module,
-        x: torch.Tensor,
-        baseline: torch.Tensor,
-        cfg: AttributeConfig,
-        modules: dict[str, nn.Module],
-    ) -> dict[str, torch.Tensor]:
-        """The one-pass maps at every layer of ``modules`` from one shared pass (see
-        :data:`OnePassLayers`)."""
-        if self.one_pass_layers is None:
-            raise RuntimeError(f"method {self.name!r} has no one-pass rule for many layers")
-        maps = self.one_pass_layers(f, x, baseline, cfg, modules)
-        if list(maps) != list(modules):
-            raise RuntimeError(f"method {self.name!r}: one_pass_layers returned {list(maps)}")
-        return maps
+    def read_shared(self, result: PassResult, layer: str | None) -> torch.Tensor:
+        """This method's map read from ``result``, a run of its ``shared`` pass (model level
+        (B, C, H, W); layer level (B, 1, h, w))."""
+        if self.shared is None:
+            raise RuntimeError(f"method {self.name!r} reads no shared pass")
+        if layer is not None and layer not in result.grads:
+            raise RuntimeError(f"method {self.name!r}: the pass did not read layer {layer!r}")
+        return self.shared.read(result, layer)
 
     def exact_rule(self, cfg: AttributeConfig, layer: str | None) -> ExactRule:
         """The per-pixel rule of this map (see :data:`Exact`)."""

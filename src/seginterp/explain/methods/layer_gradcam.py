@@ -1,8 +1,9 @@
 """Grad-CAM at a layer.
 
 ``gradcam_relu=false``: no ReLU (Captum ``relu_attributions=False``), linear in the cotangent,
-one pass on ``f``; at many layers, one forward and one backward for all of them
-(:func:`one_pass_layers`). ``gradcam_relu=true``: the paper's ReLU on each pixel's map (Eq. 1),
+one pass on ``f``, read from the shared gradient pass (:data:`~seginterp.explain.passes.GRADIENT`:
+one forward and one backward for every layer and the model-level gradient maps).
+``gradcam_relu=true``: the paper's ReLU on each pixel's map (Eq. 1),
 ``relu(Σ_c mean_hw(∂z_q/∂A_c) · A_c)``, averaged exactly over the explained pixels.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from captum._utils.gradient import compute_layer_gradients_and_eval
 from captum.attr import LayerGradCam
 from torch import nn
 
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.exact import Chunk, ExactRule
 from seginterp.explain.methods.base import Method
+from seginterp.explain.passes import GRADIENT, PassResult, SharedRule
 
 
 def relu_cam(chunk: Chunk, layer: str) -> torch.Tensor:
@@ -39,22 +40,15 @@ def _one_pass(
     return LayerGradCam(f, layer).attribute(x, relu_attributions=False)
 
 
-def one_pass_layers(
-    f: nn.Module,
-    x: torch.Tensor,
-    _b: torch.Tensor,
-    _c: AttributeConfig,
-    modules: dict[str, nn.Module],
-) -> dict[str, torch.Tensor]:
-    """Grad-CAM without ReLU at every layer of ``modules`` from one forward and one backward of
-    ``f``: at each layer ``Σ_c mean_hw(∂f/∂A_c) · A_c``, computed as ``LayerGradCam`` computes it
-    (Captum's own hooks on the list of layers, removed on exit even on error)."""
-    grads, acts = compute_layer_gradients_and_eval(f, list(modules.values()), (x,))
-    maps = {}
-    for name, (g,), (a,) in zip(modules, grads, acts, strict=True):
-        alpha = torch.mean(g, dim=tuple(range(2, g.ndim)), keepdim=True) if g.ndim > 2 else g
-        maps[name] = torch.sum(alpha * a, dim=1, keepdim=True)
-    return maps
+def cam(result: PassResult, layer: str | None) -> torch.Tensor:
+    """Grad-CAM without ReLU at ``layer`` from a gradient pass: ``Σ_c mean_hw(∂f/∂A_c) · A_c``,
+    (B, 1, h, w), computed as ``LayerGradCam`` computes it (channel weights taken as the gradient
+    itself for a layer output without spatial dims)."""
+    if layer is None:
+        raise ValueError("layer Grad-CAM needs a layer")
+    g, a = result.grads[layer], result.acts[layer]
+    alpha = torch.mean(g, dim=tuple(range(2, g.ndim)), keepdim=True) if g.ndim > 2 else g
+    return torch.sum(alpha * a, dim=1, keepdim=True)
 
 
 def _exact(_cfg: AttributeConfig, layer: str | None) -> ExactRule:
@@ -73,6 +67,6 @@ METHOD = Method(
         "relu per pixel" if cfg.gradcam_relu else "no relu (relu_attributions=False)"
     ),
     one_pass=_one_pass,
-    one_pass_layers=one_pass_layers,
+    shared=SharedRule(GRADIENT, cam),
     exact=_exact,
 )
