@@ -1,16 +1,20 @@
-"""Speed of the one-pass maps of one image, before and after layer methods read all their layers
-from one pass (not a test; prints ratios measured in this run, asserts nothing).
+"""Speed of the one-pass maps of one image: one call per map, one pass per layer method, and
+the two shared passes the engine runs now (not a test; prints ratios measured in this run,
+asserts nothing).
 
 Model and attribute config from params.yaml (``--dataset``, default synthetic: resnet18, decoder
 (128, 64, 32, 16, 8), ten layers) with random weights, one image of ``--size`` px (default: the
 dataset's image_size) and the border of a disc. Every time is a multiple of one forward + backward
 of ``f`` (the border-mean logit, gradient to the input):
 
-  per layer   saliency, input×gradient, model-level DeepLIFT, and each layer method by one
-              Captum call per layer (the engine before: 2 × 10 layer calls);
-  one pass    the same model-level maps, and each layer method at all layers from one shared
-              pass (``Method.run_one_pass_layers``, what the engine does now);
-  engine      ``Explainer.explain`` with those maps (one pass, plus the forward for Δf).
+  per layer    saliency, input×gradient, model-level DeepLIFT, and each layer method by one
+               Captum call per map (3 + 2 × 10 calls: the engine of two versions ago);
+  per method   the same model-level calls, and each layer method at all its layers from one pass
+               of its own (3 + 2 passes: the engine of the last version);
+  shared       one gradient pass (saliency, input×gradient, Grad-CAM at every layer) and one
+               DeepLIFT pass (DeepLIFT at model level and at every layer): 2 passes, the engine
+               now (``seginterp.explain.passes``). Goal of issue 13: <= 4 x f+b;
+  engine       ``Explainer.explain`` with those maps (shared passes, plus the forward for Δf).
 
 Integrated Gradients (ig_steps from params) is timed on its own line. Medians of --repeat runs.
 Usage: python bench/one_pass.py [--threads 1] [--repeat 3] [--size 96]
@@ -32,6 +36,7 @@ from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer
 from seginterp.explain.layers import get_layer
+from seginterp.explain.passes import DEEPLIFT, GRADIENT
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import border_mean_logit, make_baseline
 from seginterp.model.net import ModelConfig, build_model
@@ -70,6 +75,10 @@ def main() -> None:
         xi = x.clone().requires_grad_(True)
         torch.autograd.grad(f(xi).sum(), xi)
 
+    def fb2() -> None:  # the floor of a DeepLIFT pass: its forward and backward carry (x, x₀)
+        xi = torch.cat([x, x0]).requires_grad_(True)
+        torch.autograd.grad(f(xi).sum(), xi)
+
     def model_level() -> None:
         for m in model_methods:
             m.run_one_pass(f, x, x0, acfg, None)
@@ -79,9 +88,18 @@ def main() -> None:
             for module in modules.values():
                 m.run_one_pass(f, x, x0, acfg, module)
 
-    def one_pass() -> None:
-        for m in layer_methods:
-            m.run_one_pass_layers(f, x, x0, acfg, modules)
+    def per_method() -> None:
+        model_level()
+        GRADIENT.run(f, x, x0, modules)  # Grad-CAM at every layer
+        DEEPLIFT.run(f, x, x0, modules)  # layer DeepLIFT at every layer
+
+    def shared() -> None:
+        gradient = GRADIENT.run(f, x, x0, modules)
+        deeplift = DEEPLIFT.run(f, x, x0, modules)
+        for m in (*model_methods, *layer_methods):
+            result = gradient if m.shared.source is GRADIENT else deeplift
+            for layer in [None] if m.level == "model" else list(modules):
+                m.read_shared(result, layer)
 
     ex = Explainer(model, acfg, device="cpu")
     ig = Explainer(model, dataclasses.replace(acfg, methods=("integrated_gradients",),
@@ -89,8 +107,12 @@ def main() -> None:
     r = args.repeat
     t_fb = timeit(fb, r, warmup=True)
     t_model = timeit(model_level, r, warmup=True)
-    t_before = t_model + timeit(per_layer, r, warmup=True)
-    t_after = t_model + timeit(one_pass, r, warmup=True)
+    t_per_layer = t_model + timeit(per_layer, r, warmup=True)
+    t_per_method = timeit(per_method, r, warmup=True)
+    t_shared = timeit(shared, r, warmup=True)
+    t_gradient = timeit(lambda: GRADIENT.run(f, x, x0, modules), r, warmup=True)
+    t_deeplift = timeit(lambda: DEEPLIFT.run(f, x, x0, modules), r, warmup=True)
+    t_fb2 = timeit(fb2, r, warmup=True)
     t_engine = timeit(lambda: ex.explain(x, border), r, warmup=True)
     t_ig = timeit(lambda: ig.explain(x, border), r, warmup=True)
     n_layers = len(modules)
@@ -101,14 +123,19 @@ def main() -> None:
     )
     print(f"one forward+backward of f: {t_fb:.4f} s")
     rows = [
-        (f"per layer ({len(MODEL_METHODS)} model + 2x{n_layers} layer calls)", t_before),
-        (f"one pass  ({len(MODEL_METHODS)} model + 2 layer-method passes)", t_after),
-        ("engine explain (one pass, + Δf forward)", t_engine),
+        (f"per layer  ({len(MODEL_METHODS)} model + 2x{n_layers} layer calls)", t_per_layer),
+        (f"per method ({len(MODEL_METHODS)} model calls + 2 layer-method passes)", t_per_method),
+        ("shared     (1 gradient + 1 DeepLIFT pass; goal <= 4x)", t_shared),
+        ("  of which the gradient pass", t_gradient),
+        ("  of which the DeepLIFT pass", t_deeplift),
+        ("  floor: f+b + f+b of the batch (x, x₀)", t_fb + t_fb2),
+        ("engine explain (shared passes, + Δf forward)", t_engine),
         (f"integrated gradients alone ({acfg.ig_steps} steps)", t_ig),
     ]
     for name, t in rows:
-        print(f"{name:48s} {t:8.3f} s  {t / t_fb:6.1f} x f+b")
-    print(f"speed-up of the one-pass maps: {t_before / t_after:.2f} x")
+        print(f"{name:56s} {t:8.3f} s  {t / t_fb:6.1f} x f+b")
+    print(f"speed-up, shared vs per method: {t_per_method / t_shared:.2f} x;"
+          f" vs per layer: {t_per_layer / t_shared:.2f} x")  # fmt: skip
 
 
 if __name__ == "__main__":
