@@ -12,7 +12,7 @@ import torch
 from explain.captum_ref import CUTS, S, by_key, cfg, rel
 
 from seginterp.explain.engine import Explainer
-from seginterp.explain.layers import LAYERS
+from seginterp.explain.layers import UNET_LAYERS
 from seginterp.explain.methods import layer_gradcam
 from seginterp.explain.methods.base import Method
 from seginterp.explain.target import BorderMeanLogit
@@ -76,7 +76,7 @@ def test_a_layer_method_makes_all_its_layers_in_one_pass(trained, records):
         assert all(r.shared and r.mode == "one-pass" for r in group), name
         assert len({r.seconds for r in group}) == 1, name
     assert not any(recs[(m, None)].shared for m in ("saliency", "deeplift"))
-    layers = tuple(LAYERS.names())
+    layers = UNET_LAYERS
     # Grad-CAM, DeepLIFT on (x, x₀), then f(x) and f(x₀) for Δf
     assert _forward_batches(Explainer(safe, cfg(methods=(), layers=layers)), x, border) == [1, 2, 2]
 

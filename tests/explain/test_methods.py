@@ -31,7 +31,7 @@ from explain.captum_ref import (
 from seginterp.explain import engine
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.exact import ExactRule
-from seginterp.explain.layers import LAYERS, get_layer
+from seginterp.explain.layers import LAYERS, UNET_LAYERS, get_layer
 from seginterp.explain.methods.base import Method
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import PixelLogits, border_mean_logit, make_baseline
@@ -61,7 +61,7 @@ def test_one_pass_equals_mean_of_per_pixel_maps(trained, records, method):
     assert rel(rec.map, ref[0]) <= 1e-5
 
 
-@pytest.mark.parametrize("layer", LAYERS.names())
+@pytest.mark.parametrize("layer", UNET_LAYERS)
 def test_layer_one_pass_equals_mean_of_per_pixel_maps(trained, records, layer):
     _, safe, x, border = trained
     ex, recs = records
@@ -110,7 +110,7 @@ def test_one_pass_at_all_layers_equals_captum_at_each_layer(encoder):
     border = np.zeros((S, S), bool)
     border[8:24, 8] = border[8, 8:24] = True
     f, x0 = border_mean_logit(safe, border), make_baseline(x, "blur")
-    modules = {n: get_layer(safe, n) for n in LAYERS.names()}
+    modules = {n: get_layer(safe, n) for n in UNET_LAYERS}
     c = cfg()
     ref = _captum_at_each_layer(f, x, x0, modules)
     for name, want in ref.items():

@@ -82,6 +82,8 @@ for _k in range(1, 5):
 LAYERS.add("bottleneck", "deepest encoder stage (input of decoder.center)")
 for _k in range(1, 6):
     LAYERS.add(f"decoder{_k}", f"decoder.blocks[{_k - 1}] (decoder{_k} of 5 is at full resolution)")
+UNET_LAYERS: tuple[str, ...] = tuple(LAYERS.names())
+"""The layers of the paper's U-Net (``unet``, depth 5) in network order."""
 LAYERS.add("pab", "manet: position attention block on the bottleneck (decoder.center)")
 for _j in range(1, 4):
     for _i in range(1, _j + 1):
