@@ -40,6 +40,15 @@ def test_the_project_params_are_valid() -> None:
         ("attribute", "methods", ["foo"], "synthetic.attribute: Unknown method 'foo'. Valid"),
         ("attribute", "layers", ["decoder9"], "synthetic.attribute: Unknown layer 'decoder9'."),
         ("model", "encoder", "resnet999", "synthetic.model: encoder 'resnet999' is not supported"),
+        ("model", "architecture", "unetpp", "synthetic.model: Unknown architecture 'unetpp'."),
+        (
+            "model",
+            "architecture",
+            "fpn",
+            "synthetic.attribute: layers with model.architecture 'fpn': layer 'decoder1' does not "
+            "exist in this model; valid layers: encoder1",
+        ),
+        ("attribute", "layers", "every", "synthetic.attribute.layers must be a list of layer"),
         ("train", "epoch", 3, "synthetic.train: unknown key(s) epoch; valid keys: epochs"),
         ("evaluate", "sigma", 1, "synthetic.evaluate: unknown key(s) sigma; valid keys:"),
     ],
@@ -140,3 +149,25 @@ def test_bad_thread_count_is_one_line() -> None:
     assert check_dataset(p, "synthetic") == [
         "scale.cpu_threads must be an integer >= 1 or null, got 0"
     ]
+
+
+def test_the_architecture_is_checked_with_the_encoder_the_image_size_and_the_layers() -> None:
+    p = copy.deepcopy(PARAMS)
+    p["synthetic"]["model"]["architecture"] = "deeplabv3plus"
+    p["synthetic"]["attribute"]["layers"] = "all"
+    assert check_dataset(p, "synthetic") == [
+        "synthetic.attribute: guided_gradcam_layer with model.architecture 'deeplabv3plus': "
+        "layer 'decoder5' does not exist in this model; valid layers: encoder1, encoder2, "
+        "encoder3, encoder4, bottleneck, aspp, skip_proj, decoder_out"
+    ]
+    p["synthetic"]["attribute"]["guided_gradcam_layer"] = "decoder_out"
+    assert check_dataset(p, "synthetic") == []
+    p["synthetic"]["model"]["encoder"] = "vgg11_bn"
+    p["synthetic"]["preprocess"]["image_size"] = 100
+    (line,) = check_dataset(p, "synthetic")
+    assert line.startswith("synthetic.model: architecture 'deeplabv3plus' with encoder 'vgg11_bn'")
+    assert "do not support dilated mode" in line and "image_size 100" in line
+    p["synthetic"]["model"]["encoder"] = "resnet18"
+    p["synthetic"]["model"]["architecture"] = "unetplusplus"
+    (line,) = check_dataset(p, "synthetic")
+    assert "divisible by 32" in line

@@ -2,7 +2,10 @@
 
 Each stage reads its own section of ``params[D]`` through its config class; this module builds
 all of them at once, plus the checks that span sections (the encoder exists in smp and has a
-layer table; ``scale.nproc_per_node``), and returns one line per problem, e.g.
+layer table; the architecture builds with it for ``preprocess.image_size`` inputs, on the meta
+device, so in about a second and without memory; ``attribute.layers`` and
+``guided_gradcam_layer`` exist in that model; ``scale.nproc_per_node``), and returns one line
+per problem, e.g.
 ``synthetic.train: epochs must be >= 1, got -1``. The ``check`` stage runs first in dvc.yaml
 and every other stage depends on its output, so a typo in ``evaluate`` stops the pipeline before
 training starts, not after.
@@ -13,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from torch import nn
+
 from seginterp.core.determinism import cpu_threads
 from seginterp.core.launch import check_nproc
 from seginterp.core.params import stage_section
@@ -20,7 +25,7 @@ from seginterp.data.prepare import PreprocessParams
 from seginterp.data.sources.registry import parse_download
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.explain.config import AttributeConfig
-from seginterp.model.net import ModelConfig
+from seginterp.model.net import ModelConfig, check_model
 from seginterp.model.predict import PredictConfig
 from seginterp.model.train import TrainConfig
 
@@ -51,7 +56,7 @@ def _builders(params: Mapping[str, Any], dataset: str) -> dict[str, Callable[[],
             stage_section(params, dataset, "download"), f"{dataset}.download"
         ),
         "preprocess": lambda: PreprocessParams.from_params(params, dataset),
-        "model": lambda: _check_model(ModelConfig.from_params(params, dataset)),
+        "model": lambda: ModelConfig.from_params(params, dataset),
         "train": lambda: TrainConfig.from_params(params, dataset),
         "predict": lambda: PredictConfig.from_params(params, dataset),
         "attribute": lambda: AttributeConfig.from_params(params, dataset),
@@ -59,14 +64,40 @@ def _builders(params: Mapping[str, Any], dataset: str) -> dict[str, Callable[[],
     }
 
 
-def _check_model(cfg: ModelConfig) -> ModelConfig:
-    """The encoder is one of smp's and its family has a layer table (listing the valid ones)."""
+def _check_model(cfg: ModelConfig, image_size: int | None) -> nn.Module | None:
+    """The encoder is one of smp's and its family has a layer table (listing the valid ones);
+    the architecture builds with it and gives (1, 1, S, S) logits for S px inputs (meta model)."""
     from seginterp.explain.layers import supported_encoders
 
     valid = supported_encoders()
     if cfg.encoder not in valid:
         raise ValueError(f"encoder {cfg.encoder!r} is not supported; valid: {', '.join(valid)}")
-    return cfg
+    if image_size is None:  # preprocess is broken: reported there
+        return None
+    try:
+        return check_model(cfg, image_size)
+    except ValueError as err:
+        raise ValueError(
+            f"architecture {cfg.architecture!r} with encoder {cfg.encoder!r} and decoder_channels "
+            f"{list(cfg.decoder_channels)}: {err} (preprocess.image_size {image_size})"
+        ) from None
+
+
+def _check_layers(acfg: AttributeConfig, model: nn.Module, architecture: str) -> None:
+    """``attribute.layers`` (and ``guided_gradcam_layer`` when Guided Grad-CAM is computed)
+    name layers of ``model``; the error lists the model's layers."""
+    from seginterp.explain.layers import resolve_layers
+
+    where = f"with model.architecture {architecture!r}"
+    try:
+        resolve_layers(acfg.layers, model)
+    except ValueError as err:
+        raise ValueError(f"layers {where}: {err} (or layers: all)") from None
+    if "guided_gradcam" in acfg.methods:
+        try:
+            resolve_layers((acfg.guided_gradcam_layer,), model)
+        except ValueError as err:
+            raise ValueError(f"guided_gradcam_layer {where}: {err}") from None
 
 
 def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
@@ -75,9 +106,16 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
         listed = ", ".join(map(str, params.get("datasets") or []))
         return [f"datasets: {dataset!r} is not listed (datasets: {listed})"]
     errors = []
+    built: dict[str, Any] = {}
     for section, build in _builders(params, dataset).items():
         try:
-            build()
+            built[section] = build()
+            if section == "model":
+                pre = built.get("preprocess")
+                size = pre.image_size if pre is not None else None
+                built["model_meta"] = _check_model(built[section], size)
+            if section == "attribute" and built.get("model_meta") is not None:
+                _check_layers(built[section], built["model_meta"], built["model"].architecture)
         except (ValueError, TypeError, KeyError) as err:  # ParamsError, UnknownNameError too
             errors.append(_one_line(dataset, section, err))
     try:

@@ -11,7 +11,7 @@ from torch import nn
 from seginterp.explain.borders import border_pixels
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.config import AttributeConfig
-from seginterp.explain.layers import LAYERS
+from seginterp.explain.layers import UNET_LAYERS
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.model.net import ModelConfig, build_model
 
@@ -59,7 +59,7 @@ def cfg(**kw) -> AttributeConfig:
     base = dict(
         methods=tuple(METHODS.names()),
         layer_methods=tuple(LAYER_METHODS.names()),
-        layers=tuple(LAYERS.names()),
+        layers=UNET_LAYERS,
         ig_steps=IG_STEPS,
         chunk_size=CHUNK,
         device="cpu",

@@ -12,7 +12,7 @@ import torch
 from explain.captum_ref import CUTS, S, by_key, cfg, rel
 
 from seginterp.explain.engine import Explainer
-from seginterp.explain.layers import LAYERS
+from seginterp.explain.layers import UNET_LAYERS
 from seginterp.explain.methods import layer_gradcam
 from seginterp.explain.methods.base import Method
 from seginterp.explain.target import BorderMeanLogit
@@ -71,7 +71,7 @@ def test_the_linear_maps_come_from_two_shared_passes(trained):
     DeepLIFT at model level and at every layer from one DeepLIFT pass on (x, x₀). Their maps are
     marked shared and carry their pass's seconds; Integrated Gradients runs alone."""
     _, safe, x, border = trained
-    layers = tuple(LAYERS.names())
+    layers = tuple(UNET_LAYERS)
     model_level = ("saliency", "input_x_gradient", "deeplift", "integrated_gradients")
     c = cfg(methods=model_level, layer_methods=("gradcam", "deeplift"), layers=layers)
     recs = by_key(Explainer(safe, c).explain(x, border))

@@ -29,7 +29,7 @@ from explain.captum_ref import (
 
 from seginterp.explain import engine
 from seginterp.explain.exact import ExactRule
-from seginterp.explain.layers import LAYERS, get_layer
+from seginterp.explain.layers import LAYERS, UNET_LAYERS, get_layer
 from seginterp.explain.methods.base import Method
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import PixelLogits, border_mean_logit
@@ -59,7 +59,7 @@ def test_one_pass_equals_mean_of_per_pixel_maps(trained, records, method):
     assert rel(rec.map, ref[0]) <= 1e-5
 
 
-@pytest.mark.parametrize("layer", LAYERS.names())
+@pytest.mark.parametrize("layer", UNET_LAYERS)
 def test_layer_one_pass_equals_mean_of_per_pixel_maps(trained, records, layer):
     _, safe, x, border = trained
     ex, recs = records

@@ -10,7 +10,7 @@ from captum.attr import DeepLift, InputXGradient, LayerDeepLift, LayerGradCam, S
 from explain.captum_ref import S, cfg, random_unet, rel
 
 from seginterp.explain.captum_safe import captum_safe
-from seginterp.explain.layers import LAYERS, get_layer
+from seginterp.explain.layers import UNET_LAYERS, get_layer
 from seginterp.explain.passes import DEEPLIFT, GRADIENT, deeplift_pass, gradient_pass
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import border_mean_logit, make_baseline
@@ -46,7 +46,7 @@ def test_maps_read_from_shared_passes_equal_captum_alone(encoder, batch):
     border = np.zeros((S, S), bool)
     border[8:24, 8] = border[8, 8:24] = True
     f, x0 = border_mean_logit(safe, border), make_baseline(x, "blur")
-    modules = {n: get_layer(safe, n) for n in LAYERS.names()}
+    modules = {n: get_layer(safe, n) for n in UNET_LAYERS}
     results = {p.name: p.run(f, x, x0, modules) for p in (GRADIENT, DEEPLIFT)}
     for (name, layer), want in _captum_alone(f, x, x0, modules).items():
         method = _method(name, layer)

@@ -319,6 +319,7 @@ def evaluate_dataset(
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     data = _load(inputs, acfg, dist.local_device(resolve_device(cfg.device)))
+    acfg = data.explainer.cfg  # ``layers: all`` resolved for this model
     t0 = time.perf_counter()
     scored = _score_images(data, cfg, out, dataset)
     if scored is None:

@@ -16,7 +16,9 @@ NONLINEAR_MODES: tuple[str, ...] = ("exact", "sampled")
 class AttributeConfig(StageConfig):
     """What to explain and how: ``AttributeConfig.from_params(params, dataset)``.
 
-    ``methods`` are explained at model level, ``layer_methods`` at each of ``layers``; nonlinear
+    ``methods`` are explained at model level, ``layer_methods`` at each of ``layers`` (layer
+    names of :mod:`seginterp.explain.layers`, or ``all``: every named layer of the model, resolved
+    where the model is known by :func:`~seginterp.explain.layers.resolve_layers`); nonlinear
     maps (Guided Backprop, Guided Grad-CAM, Grad-CAM with ``gradcam_relu``) average over every
     border pixel (``nonlinear_mode: exact``) or over ``sample_k`` of them drawn with ``seed``
     (``sampled``).
@@ -38,7 +40,7 @@ class AttributeConfig(StageConfig):
         "guided_gradcam",
     )
     layer_methods: tuple[str, ...] = ("gradcam", "deeplift")
-    layers: tuple[str, ...] = (
+    layers: tuple[str, ...] | str = (
         "encoder1",
         "encoder2",
         "encoder3",
@@ -68,13 +70,19 @@ class AttributeConfig(StageConfig):
 
         METHODS.check(self.methods)
         LAYER_METHODS.check(self.layer_methods)
-        LAYERS.check(self.layers)
+        if isinstance(self.layers, str):
+            if self.layers != "all":
+                raise ValueError(
+                    f"attribute.layers must be a list of layer names or 'all', got {self.layers!r}"
+                )
+        else:
+            LAYERS.check(self.layers)
+            if len(set(self.layers)) != len(self.layers):
+                raise ValueError(f"attribute.layers has duplicates: {list(self.layers)}")
         LAYERS.get(self.guided_gradcam_layer)
         for field, values in (("methods", self.methods), ("layer_methods", self.layer_methods)):
             if len(set(values)) != len(values):
                 raise ValueError(f"attribute.{field} has duplicates: {list(values)}")
-        if len(set(self.layers)) != len(self.layers):
-            raise ValueError(f"attribute.layers has duplicates: {list(self.layers)}")
         if self.deeplift_baseline not in BASELINES:
             raise ValueError(
                 f"attribute.deeplift_baseline {self.deeplift_baseline!r}; "

@@ -22,7 +22,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,7 +35,7 @@ from seginterp.explain.completeness import is_cut
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.deeplift_check import check_deeplift
 from seginterp.explain.exact import exact_maps
-from seginterp.explain.layers import get_layer
+from seginterp.explain.layers import get_layer, resolve_layers
 from seginterp.explain.methods.base import Method
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import BorderMeanLogit, PixelSet, as_border, make_baseline
@@ -122,6 +122,7 @@ class Explainer:
     ) -> None:
         if cfg.deeplift_baseline == "mean" and mean_rgb is None:
             raise ValueError("deeplift_baseline 'mean' needs mean_rgb (meta.json of the dataset)")
+        cfg = replace(cfg, layers=resolve_layers(cfg.layers, model))  # `all`: this model's
         self.cfg = cfg
         self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
         self.requests: list[Request] = [(METHODS.get(m), None) for m in cfg.methods]

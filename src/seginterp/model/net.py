@@ -1,4 +1,7 @@
-"""The paper's U-Net (segmentation-models-pytorch) built from params, saved with its config.
+"""The segmentation model (segmentation-models-pytorch) built from params, saved with its config.
+
+``model.architecture`` names one of :data:`~seginterp.model.architectures.ARCHITECTURES`;
+``unet`` (the default) is the paper's U-Net.
 
 The model takes float32 images (B, 3, H, W) in [0, 1] (:func:`to_input`) and outputs one channel
 of logits ``z`` of shape (B, 1, H, W); the sigmoid is applied outside the model (and outside every
@@ -18,6 +21,7 @@ from torch import Tensor, nn
 
 from seginterp.core.io import atomic_path
 from seginterp.core.params import StageConfig, from_mapping, to_dict
+from seginterp.model.architectures import build_architecture, check_buildable, smp_kwargs
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class ModelConfig(StageConfig):
 
     section = "model"
 
+    architecture: str = "unet"
     encoder: str = "resnet18"
     encoder_weights: str | None = None
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 8)
@@ -34,25 +39,28 @@ class ModelConfig(StageConfig):
     def __post_init__(self) -> None:
         if len(self.decoder_channels) < 1 or any(c <= 0 for c in self.decoder_channels):
             raise ValueError(f"decoder_channels must be positive ints, got {self.decoder_channels}")
+        smp_kwargs(self.architecture, self.decoder_channels)  # unknown name: lists valid ones
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """An ``smp.Unet`` with one output channel of logits.
+    """The ``cfg.architecture`` smp model with one output channel of logits (no activation).
 
     Unknown encoders fail with smp's own error, which lists the valid names.
     """
-    import segmentation_models_pytorch as smp
-
-    depth = len(cfg.decoder_channels)
-    return smp.Unet(
-        encoder_name=cfg.encoder,
-        encoder_depth=depth,
+    return build_architecture(
+        cfg.architecture,
+        cfg.decoder_channels,
+        encoder=cfg.encoder,
         encoder_weights=cfg.encoder_weights,
-        decoder_channels=list(cfg.decoder_channels),
         in_channels=cfg.in_channels,
-        classes=1,
-        activation=None,
     )
+
+
+def check_model(cfg: ModelConfig, image_size: int) -> nn.Module:
+    """Build ``cfg`` on the meta device for ``image_size`` px inputs (no weights downloaded,
+    nothing allocated) and return it; ValueError saying why it cannot be built."""
+    cfg = dataclasses.replace(cfg, encoder_weights=None)
+    return check_buildable(lambda: build_model(cfg), image_size, cfg.in_channels)
 
 
 def to_input(images: np.ndarray) -> Tensor:
