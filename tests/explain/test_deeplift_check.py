@@ -9,7 +9,7 @@ import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
 from captum.attr import DeepLift, LayerDeepLift
-from explain.captum_ref import CUTS, DEC, random_unet
+from explain.captum_ref import CUTS, DEC, random_smp, random_unet
 from torch import nn
 
 from seginterp.explain.captum_safe import captum_safe
@@ -99,20 +99,6 @@ CUT_AND_BYPASSED = {
     "linknet": ("decoder.blocks.3", "decoder.blocks.2"),
     "pspnet": ("decoder.psp", None),
 }
-
-
-def random_smp(arch: str, encoder: str, seed: int = 0) -> nn.Module:
-    """A random smp model (smp defaults, one class of logits) with non-trivial BatchNorm."""
-    torch.manual_seed(seed)
-    m = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=1)
-    g = torch.Generator().manual_seed(seed + 1)
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.2, generator=g)
-            mod.running_var.uniform_(0.5, 2.0, generator=g)
-            mod.weight.data.uniform_(0.5, 1.5, generator=g)
-            mod.bias.data.normal_(0, 0.2, generator=g)
-    return m.eval()
 
 
 @pytest.mark.parametrize(("arch", "encoder"), ARCH_ENCODERS)
