@@ -151,6 +151,7 @@ def is_cut(
     on the probe input ``x`` (1, C, H, W)."""
     names = [layers] if isinstance(layers, str) else list(layers)
     if skips:
+        _require_unet(model)
         unknown = sorted(set(skips) - set(decoder_layers(model)))
         if unknown:
             raise ValueError(f"skips {unknown} are not decoder layers: {decoder_layers(model)}")
@@ -180,6 +181,7 @@ def cut_layers(model: nn.Module, x: torch.Tensor | None = None) -> list[str]:
 
 def skip_channels(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, int]:
     """Decoder layer name -> channels of its skip input, for the blocks that have one."""
+    _require_unet(model)
     xr = _probe(model, x)
     with _skips(model, xr) as seen, torch.no_grad():
         model(xr)
@@ -189,6 +191,7 @@ def skip_channels(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, 
 def bypassing_skips(model: nn.Module, layer: str, x: torch.Tensor | None = None) -> list[str]:
     """The skips (by decoder layer name) that bypass ``layer``: with the layer's output detached,
     the skip still depends on the input and the output still depends on the skip."""
+    _require_unet(model)
     xr = _probe(model, x)
     every = decoder_layers(model)
     with detached([get_layer(model, layer)]), _skips(model, xr, every) as seen, torch.enable_grad():
