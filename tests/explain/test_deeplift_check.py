@@ -89,7 +89,7 @@ ARCH_ENCODERS = [
     pytest.param(a, e, marks=SLOW) if e != "resnet18" else (a, e)
     for a in ("unet", "unetplusplus", "deeplabv3plus", "linknet", "pspnet")
     for e in ("resnet18", "vgg11_bn", "densenet121")
-    if not any(r.architecture == a and e in r.encoders for r in REFUSED)
+    if not any(r.architecture == a and e in r.encoders and not r.settings for r in REFUSED)
 ]
 #: per architecture: (a module path every input-output path crosses, one that a skip bypasses)
 CUT_AND_BYPASSED = {
@@ -154,6 +154,14 @@ def test_refused_architectures_name_the_module_and_the_reason(arch, named, encod
         delta = float(f(x) - f(torch.zeros_like(x)))
     total = float(DeepLift(f).attribute(x, baselines=torch.zeros_like(x)).sum())
     assert abs(total - delta) > 1e-3 * abs(delta)
+
+
+def test_unet_with_scse_attention_is_refused():
+    """Not the default Unet: its scSE gates are products of two functions of the input."""
+    model = smp.Unet("resnet18", encoder_weights=None, classes=1, decoder_attention_type="scse")
+    assert any(r.architecture == "unet" and "scse" in r.settings for r in REFUSED)
+    with pytest.raises(UnsupportedEncoderError, match=re.escape("attention1.attention (SCSE")):
+        captum_safe(model.eval(), deeplift=True)
 
 
 @pytest.mark.parametrize("encoder", ["vgg11_bn", "densenet121"])

@@ -95,6 +95,7 @@ class Refusal:
     encoders: tuple[str, ...]  #: smp encoder names tested (all three families when refused for all)
     module: str  #: the offending module path(s), as the error names them
     reason: str
+    settings: str = ""  #: smp arguments that make it so (empty: smp's defaults)
 
 
 _FAMILIES = ("resnet18", "vgg11_bn", "densenet121")
@@ -122,6 +123,13 @@ REFUSED: tuple[Refusal, ...] = (
         "encoder",
         "not buildable: smp's DeepLabV3+ dilates the encoder (output stride 8 or 16), which "
         "VGG and DenseNet encoders do not support",
+    ),
+    Refusal(
+        "unet",
+        _FAMILIES,
+        "decoder.blocks.*.attention{1,2}.attention (SCSEModule)",
+        "scSE attention multiplies the features by sigmoid gates computed from them",
+        settings="decoder_attention_type='scse'",
     ),
     Refusal(
         "*",
