@@ -113,9 +113,10 @@ REFUSED: tuple[Refusal, ...] = (
         "decoder.center (PABBlock), decoder.center.map_softmax, decoder.blocks.0-3 (MFABBlock)",
         "the position-attention block multiplies two functions of the input (matmul of query "
         "and key, then of the Softmax map and the values) and each MFAB block gates "
-        "x * (sigmoid + sigmoid) of the input; DeepLift propagates a product by its gradient and "
-        "Softmax by a heuristic, and no composition of Captum's supported rules is an exact "
-        "product",
+        "x * (sigmoid + sigmoid) of the input; DeepLift propagates a product by its gradient at "
+        "x (u(x)Δv + v(x)Δu, not Δ(uv)) and Softmax by a heuristic, and Captum has no rule "
+        "that makes either exact; the PAB block lies on every path, so no DeepLIFT map of MAnet "
+        "is exact",
     ),
     Refusal(
         "deeplabv3plus",
