@@ -107,3 +107,20 @@ def random_unet(encoder: str, seed: int = 0, decoder=DEC) -> nn.Module:
             mod.weight.data.uniform_(0.5, 1.5, generator=g)
             mod.bias.data.normal_(0, 0.2, generator=g)
     return m.eval()
+
+
+def random_smp(arch: str, encoder: str, seed: int = 0) -> nn.Module:
+    """A random smp model ``arch`` (``smp.create_model`` name, smp's defaults, one class of
+    logits) with non-trivial BatchNorm statistics (eval mode)."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(seed)
+    m = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=1)
+    g = torch.Generator().manual_seed(seed + 1)
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.normal_(0, 0.2, generator=g)
+            mod.running_var.uniform_(0.5, 2.0, generator=g)
+            mod.weight.data.uniform_(0.5, 1.5, generator=g)
+            mod.bias.data.normal_(0, 0.2, generator=g)
+    return m.eval()

@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 from captum.attr import LayerDeepLift
-from explain.captum_ref import CUTS, random_unet
+from explain.captum_ref import CUTS, random_smp, random_unet
 
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.completeness import (
@@ -16,9 +16,11 @@ from seginterp.explain.completeness import (
     cut_layers,
     detached,
     is_cut,
+    modules_are_cut,
     skip_channels,
     skip_contributions,
 )
+from seginterp.explain.deeplift_check import UnsupportedEncoderError
 from seginterp.explain.layers import LAYERS, get_layer, layer_table
 from seginterp.explain.target import BorderMeanLogit, make_baseline
 
@@ -93,3 +95,18 @@ def test_layer_deeplift_sum_is_delta_f_minus_the_bypassing_skips(deeplift64, lay
         assert bypass == [] and abs(total - delta) <= 1e-9 * abs(delta)
     else:  # completeness fails there: the bypassing skips carry a large part of Δf
         assert bypass and abs(total - delta) > 0.5 * abs(delta), (total, delta)
+
+
+@pytest.mark.parametrize("arch", ["unetplusplus", "linknet", "fpn", "deeplabv3plus"])
+def test_the_skip_identity_refuses_other_architectures(arch):
+    """Only smp Unet's skips are read; the structural cut test holds for any graph."""
+    model = captum_safe(random_smp(arch, "resnet18"))
+    x = torch.zeros(1, 3, 64, 64)
+    for call in (
+        lambda: bypassing_skips(model, "encoder2", x),
+        lambda: skip_channels(model, x),
+        lambda: is_cut(model, "encoder2", x, skips=["decoder4"]),
+    ):
+        with pytest.raises(UnsupportedEncoderError, match="defined for smp Unet only"):
+            call()
+    assert modules_are_cut(model, "decoder") and not modules_are_cut(model, "encoder.layer2", x)

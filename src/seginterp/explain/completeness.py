@@ -17,6 +17,14 @@ block's layer: ``decoder{k}`` receives encoder stage ``d âˆ’ k`` (``decoder4`` â
 The checks are structural (autograd reachability, no tolerance): a forward in which a layer's
 output is replaced by a detached copy; the layer is a cut iff the output no longer reaches the
 input. Hooks live only inside the context managers here.
+
+Other smp architectures: :func:`is_cut`, :func:`cut_layers` and :func:`modules_are_cut` (module
+paths) are structural and hold for any graph; layer DeepLIFT is complete at their cuts (tested
+for unetplusplus, deeplabv3plus, linknet, pspnet). The bypassing-skip identity
+(:func:`bypassing_skips`, :func:`skip_channels`, :func:`skip_contributions`, ``is_cut(...,
+skips=...)``) reads the skip where smp's ``UnetDecoderBlock`` receives it and is defined for
+``Unet`` only: other decoders merge skips differently (Unet++ nests them, Linknet and FPN add
+them, DeepLabV3+ concatenates one, PSPNet has none), and those calls refuse them.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import torch
 from captum.attr import LayerDeepLift
 from torch import nn
 
-from seginterp.explain.deeplift_check import in_channels
+from seginterp.explain.deeplift_check import UnsupportedEncoderError, in_channels
 from seginterp.explain.layers import get_layer, layer_table
 
 PROBE_SIZE = 64
@@ -51,6 +59,17 @@ def _reaches(y: torch.Tensor, x: torch.Tensor) -> bool:
     if not y.requires_grad:
         return False
     return torch.autograd.grad(y.sum(), x, allow_unused=True, retain_graph=True)[0] is not None
+
+
+def _require_unet(model: nn.Module) -> None:
+    """Refuse a model whose decoder is not smp's ``UnetDecoder`` (the skip identity is Unet's)."""
+    dec = type(getattr(model, "decoder", None)).__name__
+    if dec != "UnetDecoder":
+        raise UnsupportedEncoderError(
+            f"the bypassing-skip identity is defined for smp Unet only (skips read where a "
+            f"UnetDecoderBlock receives them); {type(model).__name__} has a {dec}. Use "
+            "is_cut/cut_layers/modules_are_cut (any architecture) and layer DeepLIFT at cuts only."
+        )
 
 
 @contextlib.contextmanager
@@ -91,6 +110,7 @@ def _skips(
     """Within: each decoder block's skip input as it passes, by decoder layer name; those of the
     blocks in ``replace`` are replaced by detached leaves needing grad (the skip edge is cut,
     and what the leaf reaches can be tested)."""
+    _require_unet(model)
     seen: dict[str, _Skip] = {}
 
     def hook(name: str) -> Any:
@@ -126,16 +146,31 @@ def is_cut(
     *,
     skips: Collection[str] = (),
 ) -> bool:
-    """Whether every path from the input to the output of ``model`` (an smp Unet) crosses the
-    output of ``layers`` (names) or the skip inputs of the decoder layers ``skips``, found on
-    the probe input ``x`` (1, C, H, W)."""
+    """Whether every path from the input to the output of ``model`` crosses the output of
+    ``layers`` (names) or the skip inputs of the decoder layers ``skips`` (smp Unet only), found
+    on the probe input ``x`` (1, C, H, W)."""
     names = [layers] if isinstance(layers, str) else list(layers)
-    unknown = sorted(set(skips) - set(decoder_layers(model)))
-    if unknown:
-        raise ValueError(f"skips {unknown} are not decoder layers: {decoder_layers(model)}")
+    if skips:
+        _require_unet(model)
+        unknown = sorted(set(skips) - set(decoder_layers(model)))
+        if unknown:
+            raise ValueError(f"skips {unknown} are not decoder layers: {decoder_layers(model)}")
     xr = _probe(model, x)
     modules = [get_layer(model, n) for n in names]
-    with detached(modules), _skips(model, xr, replace=skips), torch.enable_grad():
+    cut_skips = _skips(model, xr, replace=skips) if skips else contextlib.nullcontext()
+    with detached(modules), cut_skips, torch.enable_grad():
+        return not _reaches(model(xr), xr)
+
+
+def modules_are_cut(
+    model: nn.Module, paths: str | Sequence[str], x: torch.Tensor | None = None
+) -> bool:
+    """Whether every path from the input to the output of ``model`` (any architecture) crosses
+    the output of the modules at ``paths`` (module paths, e.g. ``decoder.block2``), found on the
+    probe input ``x`` (1, C, H, W)."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    xr = _probe(model, x)
+    with detached([model.get_submodule(p) for p in paths]), torch.enable_grad():
         return not _reaches(model(xr), xr)
 
 
@@ -146,6 +181,7 @@ def cut_layers(model: nn.Module, x: torch.Tensor | None = None) -> list[str]:
 
 def skip_channels(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, int]:
     """Decoder layer name -> channels of its skip input, for the blocks that have one."""
+    _require_unet(model)
     xr = _probe(model, x)
     with _skips(model, xr) as seen, torch.no_grad():
         model(xr)
@@ -155,6 +191,7 @@ def skip_channels(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, 
 def bypassing_skips(model: nn.Module, layer: str, x: torch.Tensor | None = None) -> list[str]:
     """The skips (by decoder layer name) that bypass ``layer``: with the layer's output detached,
     the skip still depends on the input and the output still depends on the skip."""
+    _require_unet(model)
     xr = _probe(model, x)
     every = decoder_layers(model)
     with detached([get_layer(model, layer)]), _skips(model, xr, every) as seen, torch.enable_grad():

@@ -3,8 +3,13 @@
 DeepLift treats any nonlinearity outside Captum's list (``SUPPORTED_NON_LINEAR`` in
 ``captum/attr/_core/deep_lift.py``: ReLU, ELU, LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1/2/3d,
 Softmax) as a plain gradient, which silently breaks summation-to-delta. :func:`deeplift_blockers`
-finds such activations (modules and functional calls) and the other patterns Captum gets wrong;
-:func:`check_deeplift` refuses the model with an error naming them (e.g. mobilenet_v2: ReLU6).
+finds such activations (modules and functional calls) and the other patterns Captum gets wrong:
+normalisations by statistics of the input (GroupNorm, LayerNorm, InstanceNorm), products and
+quotients of two functions of the input (attention gates, ``matmul`` attention) and Softmax (its
+Captum rule is a heuristic, not exact). :func:`check_deeplift` refuses the model with an error
+naming them (e.g. mobilenet_v2: ReLU6; FPN: GroupNorm; MAnet: its attention products).
+
+:data:`REFUSED` lists the smp architecture x encoder combinations refused, and why (tested).
 """
 
 from __future__ import annotations
@@ -49,6 +54,21 @@ _AFFINE_MODULES: tuple[type[nn.Module], ...] = (
     nn.AdaptiveAvgPool2d,
     nn.Flatten,
     nn.Upsample,
+    nn.UpsamplingBilinear2d,
+    nn.UpsamplingNearest2d,
+)
+#: leaf modules outside torch.nn known to be linear in their inputs ("module.qualname")
+_LINEAR_CUSTOM_LEAVES = frozenset(
+    {"segmentation_models_pytorch.decoders.fpn.decoder.MergeBlock"}  # sum or cat of its inputs
+)
+#: normalisations by statistics of their own input: not affine in it, DeepLift sees a gradient
+_NORMS_OF_INPUT: tuple[type[nn.Module], ...] = (
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LocalResponseNorm,
 )
 #: functional calls that are nonlinear in their input (DeepLift sees only their gradient)
 _NONLINEAR_FUNCS = frozenset(
@@ -57,20 +77,99 @@ _NONLINEAR_FUNCS = frozenset(
     "max_pool1d max_pool2d max_pool3d max_pool2d_with_indices clamp clamp_ clamp_min clip "
     "layer_norm group_norm instance_norm".split()
 )
+#: bilinear calls: nonlinear when two operands depend on the input (DeepLift uses the gradient)
+_PRODUCT_FUNCS = frozenset(
+    "mul mul_ multiply __mul__ __rmul__ __imul__ matmul __matmul__ __rmatmul__ bmm mm baddbmm "
+    "addcmul addcmul_ einsum".split()
+)
+#: quotients: nonlinear when the divisor depends on the input
+_QUOTIENT_FUNCS = frozenset("div div_ divide true_divide __truediv__ __itruediv__".split())
+_RQUOTIENT_FUNCS = frozenset({"__rtruediv__"})  # (self=divisor, other)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An smp architecture x encoder combination on which DeepLIFT is refused, and why."""
+
+    architecture: str  #: ``smp.create_model`` name
+    encoders: tuple[str, ...]  #: smp encoder names tested (all three families when refused for all)
+    module: str  #: the offending module path(s), as the error names them
+    reason: str
+    settings: str = ""  #: smp arguments that make it so (empty: smp's defaults)
+
+
+_FAMILIES = ("resnet18", "vgg11_bn", "densenet121")
+REFUSED: tuple[Refusal, ...] = (
+    Refusal(
+        "fpn",
+        _FAMILIES,
+        "decoder.seg_blocks.*.block.*.block.1",
+        "GroupNorm is not affine in its input (it divides by the input's own standard deviation "
+        "per group); smp 0.6's FPN always uses GroupNorm(32) in its segmentation blocks",
+    ),
+    Refusal(
+        "manet",
+        _FAMILIES,
+        "decoder.center (PABBlock), decoder.center.map_softmax, decoder.blocks.0-3 (MFABBlock)",
+        "the position-attention block multiplies two functions of the input (matmul of query "
+        "and key, then of the Softmax map and the values) and each MFAB block gates "
+        "x * (sigmoid + sigmoid) of the input; DeepLift propagates a product by its gradient at "
+        "x (u(x)Δv + v(x)Δu, not Δ(uv)) and Softmax by a heuristic, and Captum has no rule "
+        "that makes either exact; the PAB block lies on every path, so no DeepLIFT map of MAnet "
+        "is exact",
+    ),
+    Refusal(
+        "deeplabv3plus",
+        ("vgg11_bn", "densenet121"),
+        "encoder",
+        "not buildable: smp's DeepLabV3+ dilates the encoder (output stride 8 or 16), which "
+        "VGG and DenseNet encoders do not support",
+    ),
+    Refusal(
+        "unet",
+        _FAMILIES,
+        "decoder.blocks.*.attention{1,2}.attention (SCSEModule)",
+        "scSE attention multiplies the features by sigmoid gates computed from them",
+        settings="decoder_attention_type='scse'",
+    ),
+    Refusal(
+        "*",
+        ("mobilenet_v2", "efficientnet-b0"),
+        "encoder activations",
+        "ReLU6 / SiLU are not in Captum DeepLift's nonlinearities",
+    ),
+)
+
+
+def _from_input(v: Any) -> bool:
+    """Whether ``v`` is a tensor that depends on the probe input (parameters are frozen then)."""
+    return isinstance(v, torch.Tensor) and v.requires_grad
 
 
 class _FunctionProbe(TorchFunctionMode):
-    """Records nonlinear functional calls together with the innermost running module."""
+    """Records nonlinear functional calls, and products / quotients of two functions of the
+    input, together with the innermost running module."""
 
     def __init__(self, stack: list[str]) -> None:
         super().__init__()
         self.stack = stack
         self.calls: list[tuple[str, str]] = []
+        self.products: list[tuple[str, str]] = []
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         name = getattr(func, "__name__", "")
+        where = self.stack[-1] if self.stack else "<model>"
         if name in _NONLINEAR_FUNCS:
-            self.calls.append((name, self.stack[-1] if self.stack else "<model>"))
+            self.calls.append((name, where))
+        elif name in _PRODUCT_FUNCS:
+            operands = [*args, *(kwargs or {}).values()]
+            operands += [t for a in args if isinstance(a, list | tuple) for t in a]  # einsum
+            if sum(_from_input(a) for a in operands) >= 2:
+                self.products.append((name, where))
+        elif name in _QUOTIENT_FUNCS | _RQUOTIENT_FUNCS:
+            divisor = args[0] if name in _RQUOTIENT_FUNCS else (args[1] if len(args) > 1 else None)
+            if _from_input(divisor):
+                self.products.append((name, where))
         return func(*args, **(kwargs or {}))
 
 
@@ -120,20 +219,39 @@ def _module_stack(model: nn.Module) -> Iterator[_Trace]:
             h.remove()
 
 
-def _probe(model: nn.Module, size: int) -> tuple[_Trace, list[tuple[str, str]]]:
-    """One forward in eval mode on a seeded (1, C, size, size) input: the module trace and the
-    nonlinear functional calls (name, innermost running module)."""
+@contextlib.contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """Within: no parameter of ``model`` requires grad (restored on exit), so a tensor requires
+    grad exactly when it depends on the probe input."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _probe(model: nn.Module, size: int) -> tuple[_Trace, _FunctionProbe]:
+    """One forward in eval mode on a seeded (1, C, size, size) input needing grad: the module
+    trace and the function probe (nonlinear functional calls, products of two functions of the
+    input, each with its innermost running module)."""
     was_training = model.training
     model.eval()
     x = torch.rand(1, in_channels(model), size, size, generator=torch.Generator().manual_seed(0))
+    p = next(model.parameters(), None)
+    if p is not None:
+        x = x.to(device=p.device, dtype=p.dtype)
+    x.requires_grad_(True)
     try:
-        with _module_stack(model) as trace, torch.no_grad():
+        with _module_stack(model) as trace, _frozen(model), torch.enable_grad():
             probe = _FunctionProbe(trace.stack)
             with probe:
                 model(x)
     finally:
         model.train(was_training)
-    return trace, probe.calls
+    return trace, probe
 
 
 def deeplift_blockers(model: nn.Module, size: int = 64) -> list[str]:
@@ -142,7 +260,8 @@ def deeplift_blockers(model: nn.Module, size: int = 64) -> list[str]:
     A probe forward on a (1, C, size, size) input finds: leaf modules that are neither affine nor
     in Captum's ``SUPPORTED_NON_LINEAR``; supported nonlinear modules called more than once;
     overlapping ``MaxPool2d`` windows; a hooked nonlinearity fed directly by another; and
-    nonlinear functional calls made outside a supported module of their own.
+    nonlinear functional calls made outside a supported module of their own; normalisations by
+    statistics of the input; products (or quotients) of two functions of the input; Softmax.
     """
     modules = dict(model.named_modules())
     unsupported: dict[str, list[str]] = {}  # leaf type name -> paths
@@ -151,16 +270,29 @@ def deeplift_blockers(model: nn.Module, size: int = 64) -> list[str]:
             continue
         if type(m) in SUPPORTED_NON_LINEAR or type(m) in _AFFINE_MODULES:
             continue
+        if f"{type(m).__module__}.{type(m).__qualname__}" in _LINEAR_CUSTOM_LEAVES:
+            continue
         unsupported.setdefault(type(m).__name__, []).append(path)
-    trace, calls = _probe(model, size)
+    trace, probe = _probe(model, size)
     counts = trace.counts
     problems = []
     for tname, paths in unsupported.items():
         used = [p for p in paths if counts[p]]
-        if used:
+        if used and issubclass(type(modules[used[0]]), _NORMS_OF_INPUT):
+            problems.append(
+                f"{used[0]}: {tname} is not affine in its input (it normalises by the input's "
+                f"own statistics; DeepLift can only follow its gradient) ({len(used)}x)"
+            )
+        elif used:
             problems.append(
                 f"activation {tname} is not in Captum DeepLift's nonlinearities "
                 f"({len(used)}x, e.g. {used[0]})"
+            )
+    for path, m in modules.items():
+        if isinstance(m, nn.Softmax | nn.Softmin | nn.LogSoftmax) and counts[path]:
+            problems.append(
+                f"{path}: {type(m).__name__} is a nonlinearity of many inputs; Captum's Softmax "
+                "rule is a heuristic, not exact"
             )
     for path, n in counts.items():
         if n > 1 and type(modules[path]) in SUPPORTED_NON_LINEAR:
@@ -178,7 +310,22 @@ def deeplift_blockers(model: nn.Module, size: int = 64) -> list[str]:
             f"{type(modules[src]).__name__} {src} feeds {type(modules[dst]).__name__} {dst} "
             "directly: Captum records the first one's output gradient before the second's rule"
         )
-    return problems + _functional_problems(calls, modules, unsupported)
+    problems += _functional_problems(probe.calls, modules, unsupported)
+    return problems + _product_problems(probe.products, modules)
+
+
+def _product_problems(products: list[tuple[str, str]], modules: dict[str, nn.Module]) -> list[str]:
+    """Products / quotients of two functions of the input, by module path and function."""
+    seen: dict[tuple[str, str], int] = Counter(products)
+    out = []
+    for (fname, path), n in seen.items():
+        owner = type(modules[path]).__name__ if path in modules else "?"
+        what = "a division by" if fname in _QUOTIENT_FUNCS | _RQUOTIENT_FUNCS else "a product of"
+        out.append(
+            f"{path or '<model>'} ({owner}): {fname} is {what} two functions of the input "
+            f"({n}x); DeepLift propagates it by its gradient at x, which is not exact"
+        )
+    return out
 
 
 def _functional_problems(
@@ -210,8 +357,10 @@ def check_deeplift(model: nn.Module) -> None:
     problems = deeplift_blockers(model)
     if problems:
         enc = getattr(getattr(model, "encoder", None), "__class__", type(model)).__name__
+        arch = type(model).__name__
         raise UnsupportedEncoderError(
-            f"DeepLIFT cannot be exact on this model ({enc}): " + "; ".join(problems) + ". "
-            "Use captum_safe() first, choose an encoder whose activations Captum supports "
-            "(e.g. resnet18/34/50), or drop deeplift from the methods."
+            f"DeepLIFT cannot be exact on this model ({arch}, {enc}): " + "; ".join(problems) + ". "
+            "Use captum_safe() first, choose an encoder and architecture DeepLIFT supports "
+            "(e.g. unet with resnet18/34/50; deeplift_check.REFUSED lists the refused ones), "
+            "or drop deeplift from the methods."
         )
