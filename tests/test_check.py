@@ -45,8 +45,8 @@ def test_the_project_params_are_valid() -> None:
             "model",
             "architecture",
             "fpn",
-            "synthetic.attribute: layers with model.architecture 'fpn': layer 'decoder1' does not "
-            "exist in this model; valid layers: encoder1",
+            "synthetic.attribute: model.architecture 'fpn': DeepLIFT cannot be exact on this model "
+            "(FPN, ResNetEncoder): decoder.seg_blocks.0.block.0.block.1: GroupNorm is not affine",
         ),
         ("attribute", "layers", "every", "synthetic.attribute.layers must be a list of layer"),
         ("train", "epoch", 3, "synthetic.train: unknown key(s) epoch; valid keys: epochs"),
@@ -152,9 +152,12 @@ def test_bad_thread_count_is_one_line() -> None:
 
 
 def test_the_architecture_is_checked_with_the_encoder_the_image_size_and_the_layers() -> None:
+    """The default layers (``all``) and Guided Grad-CAM layer (``last``) fit every architecture;
+    named ones are checked against the architecture's table."""
     p = copy.deepcopy(PARAMS)
     p["synthetic"]["model"]["architecture"] = "deeplabv3plus"
     p["synthetic"]["attribute"]["layers"] = "all"
+    p["synthetic"]["attribute"]["guided_gradcam_layer"] = "decoder5"
     assert check_dataset(p, "synthetic") == [
         "synthetic.attribute: guided_gradcam_layer with model.architecture 'deeplabv3plus': "
         "layer 'decoder5' does not exist in this model; valid layers: encoder1, encoder2, "
@@ -162,6 +165,15 @@ def test_the_architecture_is_checked_with_the_encoder_the_image_size_and_the_lay
     ]
     p["synthetic"]["attribute"]["guided_gradcam_layer"] = "decoder_out"
     assert check_dataset(p, "synthetic") == []
+    p["synthetic"]["attribute"]["guided_gradcam_layer"] = "last"  # = decoder_out here
+    assert check_dataset(p, "synthetic") == []
+    p["synthetic"]["attribute"]["layers"] = ["encoder1", "decoder1"]
+    (line,) = check_dataset(p, "synthetic")
+    assert line.startswith(
+        "synthetic.attribute: layers with model.architecture 'deeplabv3plus': layer 'decoder1' "
+        "does not exist in this model; valid layers: encoder1"
+    )
+    p["synthetic"]["attribute"]["layers"] = "all"
     p["synthetic"]["model"]["encoder"] = "vgg11_bn"
     p["synthetic"]["preprocess"]["image_size"] = 100
     (line,) = check_dataset(p, "synthetic")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from seginterp.core.determinism import cpu_threads
@@ -86,7 +87,7 @@ def _check_model(cfg: ModelConfig, image_size: int | None) -> nn.Module | None:
 def _check_layers(acfg: AttributeConfig, model: nn.Module, architecture: str) -> None:
     """``attribute.layers`` (and ``guided_gradcam_layer`` when Guided Grad-CAM is computed)
     name layers of ``model``; the error lists the model's layers."""
-    from seginterp.explain.layers import resolve_layers
+    from seginterp.explain.layers import resolve_layer, resolve_layers
 
     where = f"with model.architecture {architecture!r}"
     try:
@@ -95,9 +96,29 @@ def _check_layers(acfg: AttributeConfig, model: nn.Module, architecture: str) ->
         raise ValueError(f"layers {where}: {err} (or layers: all)") from None
     if "guided_gradcam" in acfg.methods:
         try:
-            resolve_layers((acfg.guided_gradcam_layer,), model)
+            resolve_layer(acfg.guided_gradcam_layer, model)
         except ValueError as err:
             raise ValueError(f"guided_gradcam_layer {where}: {err}") from None
+
+
+def _check_deeplift(acfg: AttributeConfig, model: nn.Module, architecture: str) -> None:
+    """With a DeepLIFT method configured, the model's Captum-safe copy passes the DeepLIFT check
+    (on the meta model: no memory, no weights); the error names the module and the reason."""
+    from seginterp.explain.captum_safe import captum_safe
+    from seginterp.explain.registry import LAYER_METHODS, METHODS
+
+    wanted = [METHODS.get(m) for m in acfg.methods]
+    wanted += [LAYER_METHODS.get(m) for m in acfg.layer_methods] if acfg.layers else []
+    if not any(method.deeplift for method in wanted):
+        return
+    with torch.device("meta"):
+        try:
+            captum_safe(model, deeplift=True)
+        except ValueError as err:
+            raise ValueError(
+                f"model.architecture {architecture!r}: {err} (deeplift_check.REFUSED lists the "
+                "refused architectures)"
+            ) from None
 
 
 def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
@@ -115,7 +136,9 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
                 size = pre.image_size if pre is not None else None
                 built["model_meta"] = _check_model(built[section], size)
             if section == "attribute" and built.get("model_meta") is not None:
-                _check_layers(built[section], built["model_meta"], built["model"].architecture)
+                arch = built["model"].architecture
+                _check_layers(built[section], built["model_meta"], arch)
+                _check_deeplift(built[section], built["model_meta"], arch)
         except (ValueError, TypeError, KeyError) as err:  # ParamsError, UnknownNameError too
             errors.append(_one_line(dataset, section, err))
     try:

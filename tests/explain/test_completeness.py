@@ -21,7 +21,7 @@ from seginterp.explain.completeness import (
     skip_contributions,
 )
 from seginterp.explain.deeplift_check import UnsupportedEncoderError
-from seginterp.explain.layers import LAYERS, get_layer, layer_table
+from seginterp.explain.layers import UNET_LAYERS, get_layer, layer_table
 from seginterp.explain.target import BorderMeanLogit, make_baseline
 
 BYPASS = {  # smp Unet of depth 5: decoder{k} receives the skip of encoder stage 5 − k
@@ -83,7 +83,7 @@ def deeplift64(trained):
 
 
 @pytest.mark.parametrize("kind", ["zeros", "blur"])
-@pytest.mark.parametrize("layer", LAYERS.names())
+@pytest.mark.parametrize("layer", UNET_LAYERS)
 def test_layer_deeplift_sum_is_delta_f_minus_the_bypassing_skips(deeplift64, layer, kind):
     """Exactly what is claimed: completeness at a cut; elsewhere the sum misses the DeepLIFT
     contributions of the skips that bypass the layer, and those make up the difference."""

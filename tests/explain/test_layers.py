@@ -13,7 +13,15 @@ from seginterp.explain.config import AttributeConfig
 from seginterp.explain.deeplift_check import UnsupportedEncoderError
 from seginterp.explain.engine import Explainer
 from seginterp.explain.exact import capture_outputs
-from seginterp.explain.layers import LAYERS, UNET_LAYERS, get_layer, layer_table, resolve_layers
+from seginterp.explain.layers import (
+    LAYERS,
+    UNET_LAYERS,
+    get_layer,
+    head_input,
+    layer_table,
+    resolve_layer,
+    resolve_layers,
+)
 from seginterp.model.architectures import ARCHITECTURES
 from seginterp.model.net import ModelConfig, build_model
 
@@ -126,6 +134,8 @@ def test_every_named_layer_of_every_architecture_gives_an_output(architecture):
             side = 64 // 2 ** int(name[-1])
         if side is not None:
             assert value.shape[-1] == side, name
+    assert head_input(model) == ("decoder_out" if "decoder_out" in table else "decoder5")
+    assert resolve_layer("last", model) == head_input(model)
     if "decoder_out" in table:  # the segmentation head's input
         head_in = {}
         hook = model.segmentation_head.register_forward_pre_hook(
@@ -154,13 +164,20 @@ def test_layers_all_and_absent_layers_per_model():
 
 
 def test_attribute_layers_all_is_validated_and_resolved_by_the_explainer():
-    cfg = AttributeConfig(methods=(), layer_methods=("gradcam",), layers="all", device="cpu")
+    cfg = AttributeConfig(
+        methods=(),
+        layer_methods=("gradcam",),
+        layers="all",
+        guided_gradcam_layer="last",
+        device="cpu",
+    )
     assert cfg.layers == "all"
     with pytest.raises(ValueError, match="list of layer names or 'all'"):
         AttributeConfig(layers="decoder5")
     model = random_unet("resnet18")
     ex = Explainer(model, cfg)
     assert ex.cfg.layers == UNET_LAYERS
+    assert ex.cfg.guided_gradcam_layer == "decoder5"  # the default `last`, resolved
     assert [layer for _, layer in ex.requests] == list(UNET_LAYERS)
 
 

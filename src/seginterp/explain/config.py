@@ -65,7 +65,7 @@ class AttributeConfig(StageConfig):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        from seginterp.explain.layers import LAYERS
+        from seginterp.explain.layers import HEAD_INPUT, LAYERS
         from seginterp.explain.registry import LAYER_METHODS, METHODS
 
         METHODS.check(self.methods)
@@ -79,7 +79,8 @@ class AttributeConfig(StageConfig):
             LAYERS.check(self.layers)
             if len(set(self.layers)) != len(self.layers):
                 raise ValueError(f"attribute.layers has duplicates: {list(self.layers)}")
-        LAYERS.get(self.guided_gradcam_layer)
+        if self.guided_gradcam_layer != HEAD_INPUT:
+            LAYERS.get(self.guided_gradcam_layer)
         for field, values in (("methods", self.methods), ("layer_methods", self.layer_methods)):
             if len(set(values)) != len(values):
                 raise ValueError(f"attribute.{field} has duplicates: {list(values)}")

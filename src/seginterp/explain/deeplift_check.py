@@ -119,11 +119,25 @@ REFUSED: tuple[Refusal, ...] = (
         "is exact",
     ),
     Refusal(
+        "upernet",
+        _FAMILIES,
+        "decoder.feature_norms.* (LayerNorm2d)",
+        "LayerNorm2d is not affine in its input (it normalises by the input's own statistics); "
+        "it lies on every path of smp 0.6's UPerNet",
+    ),
+    Refusal(
         "deeplabv3plus",
         ("vgg11_bn", "densenet121"),
         "encoder",
         "not buildable: smp's DeepLabV3+ dilates the encoder (output stride 8 or 16), which "
         "VGG and DenseNet encoders do not support",
+    ),
+    Refusal(
+        "deeplabv3",
+        ("vgg11_bn", "densenet121"),
+        "encoder",
+        "not buildable: smp's DeepLabV3 dilates the encoder (output stride 8), which VGG and "
+        "DenseNet encoders do not support",
     ),
     Refusal(
         "unet",

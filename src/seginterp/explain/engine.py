@@ -35,7 +35,7 @@ from seginterp.explain.completeness import is_cut
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.deeplift_check import check_deeplift
 from seginterp.explain.exact import exact_maps
-from seginterp.explain.layers import get_layer, resolve_layers
+from seginterp.explain.layers import get_layer, resolve_layer, resolve_layers
 from seginterp.explain.methods.base import Method
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import BorderMeanLogit, PixelSet, as_border, make_baseline
@@ -122,7 +122,11 @@ class Explainer:
     ) -> None:
         if cfg.deeplift_baseline == "mean" and mean_rgb is None:
             raise ValueError("deeplift_baseline 'mean' needs mean_rgb (meta.json of the dataset)")
-        cfg = replace(cfg, layers=resolve_layers(cfg.layers, model))  # `all`: this model's
+        cfg = replace(  # `all` and `last`: this model's
+            cfg,
+            layers=resolve_layers(cfg.layers, model),
+            guided_gradcam_layer=resolve_layer(cfg.guided_gradcam_layer, model),
+        )
         self.cfg = cfg
         self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
         self.requests: list[Request] = [(METHODS.get(m), None) for m in cfg.methods]

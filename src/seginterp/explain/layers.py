@@ -232,6 +232,31 @@ def resolve_layers(layers: tuple[str, ...] | str, model: nn.Module) -> tuple[str
     return tuple(layers)
 
 
+HEAD_INPUT = "last"
+"""``guided_gradcam_layer: last``: the layer that feeds the segmentation head (see
+:func:`head_input`)."""
+
+
+def head_input(model: nn.Module) -> str:
+    """The name of the layer whose output is the segmentation head's input: ``decoder_out``
+    where the table has it, else the last main-path decoder block ``decoder{d}`` (unet, unet++,
+    manet, linknet)."""
+    table = layer_table(model)
+    if "decoder_out" in table:
+        return "decoder_out"
+    blocks = [n for n in table if n.startswith("decoder") and n[len("decoder") :].isdigit()]
+    return max(blocks, key=lambda n: int(n[len("decoder") :]))
+
+
+def resolve_layer(name: str, model: nn.Module) -> str:
+    """One layer name for ``model``: ``last`` -> :func:`head_input`; any other name is checked
+    (unknown names and names this model lacks list the valid ones)."""
+    if name == HEAD_INPUT:
+        return head_input(model)
+    _check_present(name, layer_table(model))
+    return name
+
+
 def _check_present(name: str, table: dict[str, str]) -> None:
     LAYERS.get(name)  # unknown name -> UnknownNameError listing all names
     if name not in table:
