@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install repro test test-fast lint format bench clean-venv report readme
+.PHONY: install repro test test-fast lint format bench clean-venv report readme compare compare-table
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,22 @@ report: $(STAMP)
 # tests/report/test_readme.py fails when README and dvc.lock disagree.
 readme: $(STAMP)
 	$(BIN)/python -m seginterp.report.readme
+
+# The architecture comparison: one DVC experiment `arch-<name>` per architecture that the
+# dataset's config can explain (the refused ones are listed with their reason), run from the queue
+# one at a time, then comparisons/<D>-architectures.json and README's table from `dvc exp show`.
+COMPARE_DATASET ?= synthetic
+compare: $(STAMP)
+	set -e; export PATH="$(abspath $(BIN)):$$PATH"; \
+	for a in $$(python -m seginterp.report.architectures runnable --dataset $(COMPARE_DATASET)); do \
+	  dvc exp run --queue --force --name arch-$$a -S $(COMPARE_DATASET).model.architecture=$$a; \
+	done; \
+	dvc exp run --run-all --jobs 1; \
+	python -m seginterp.report.architectures collect --dataset $(COMPARE_DATASET)
+
+# README's architecture table again from the committed comparisons/<D>-architectures.json.
+compare-table: $(STAMP)
+	$(BIN)/python -m seginterp.report.architectures readme --dataset $(COMPARE_DATASET)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -115,3 +115,28 @@ def test_whole_pipeline_metrics_plots_and_experiments(tiny_run) -> None:
         for r in e["revs"]
     ]
     assert epochs == [3]
+
+
+@pytest.mark.slow
+def test_another_architecture_is_one_param_of_an_experiment(tiny_run) -> None:
+    """`dvc exp run -S synthetic.model.architecture=pspnet` (in a temporary copy) trains,
+    predicts, explains and evaluates a PSPNet with every configured method, DeepLIFT included;
+    the comparison reads its row from `dvc exp show --json`."""
+    from seginterp.report.architectures import PREFIX, render, rows_from_exp_show
+
+    repo, env = tiny_run.repo, tiny_run.env
+    dvc = [sys.executable, "-m", "dvc"]
+    sets = ["synthetic.model.architecture=pspnet", "synthetic.attribute.layers=all"]
+    args = [*dvc, "exp", "run", "--temp", "--name", f"{PREFIX}pspnet"]
+    out = run_cmd([*args, *(a for s in sets for a in ("-S", s))], repo, env)
+    for stage in STAGES[3:]:
+        assert f"Running stage '{stage}@synthetic'" in out, (stage, out[-2000:])
+    doc = json.loads(run_cmd([*dvc, "exp", "show", "--json"], repo, env))
+    (row,) = rows_from_exp_show(doc, "synthetic", {}, ["pspnet"])
+    assert row["architecture"] == "pspnet" and row["experiment"] == f"{PREFIX}pspnet"
+    assert 0.0 <= row["test"]["mDice"] <= 1.0
+    assert {"sal", "dl", "gbp"} <= set(row["skill"])
+    assert sum(row["claims"].values()) > 0
+    fpn = {"architecture": "fpn", "refused": "GroupNorm is not affine"}
+    table = render([row, fpn], "synthetic")
+    assert "| `pspnet` |" in table and "| `fpn` | refused: GroupNorm is not affine |" in table

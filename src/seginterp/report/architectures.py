@@ -73,9 +73,9 @@ def _revisions(doc: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
             yield from _revisions(exp.get("revs") or [])
 
 
-def _get(tree: Mapping[str, Any], dotted: str) -> Any:
+def _get(tree: Mapping[str, Any], *keys: str) -> Any:
     node: Any = tree
-    for key in dotted.split("."):
+    for key in keys:
         if not isinstance(node, Mapping) or key not in node:
             return None
         node = node[key]
@@ -83,11 +83,17 @@ def _get(tree: Mapping[str, Any], dotted: str) -> Any:
 
 
 def rows_from_exp_show(
-    doc: Sequence[Mapping[str, Any]], dataset: str, refused: Mapping[str, str]
+    doc: Sequence[Mapping[str, Any]],
+    dataset: str,
+    refused: Mapping[str, str],
+    architectures: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per architecture: the newest ``arch-<name>`` experiment with summary metrics, or
-    the refusal. Raises when an experiment failed or set another architecture than its name."""
+    """One row per architecture (default: every registered one, in registry order): the newest
+    ``arch-<name>`` experiment with summary metrics, or the refusal. Raises when an experiment
+    failed, set another architecture than its name says, or is missing."""
     from seginterp.model.architectures import ARCHITECTURES
+
+    names = list(ARCHITECTURES.names() if architectures is None else architectures)
 
     summary = f"metrics/{dataset}/summary.json"
     found: dict[str, Mapping[str, Any]] = {}
@@ -99,16 +105,16 @@ def rows_from_exp_show(
         if rev.get("error"):
             raise ComparisonError(f"experiment {name} failed: {rev['error']}")
         data = rev.get("data") or {}
-        set_to = _get(data, f"params.params.yaml.data.{dataset}.model.architecture")
+        set_to = _get(data, "params", "params.yaml", "data", dataset, "model", "architecture")
         if set_to != arch:
             raise ComparisonError(f"experiment {name} ran architecture {set_to!r}, not {arch!r}")
-        metrics = _get(data, f"metrics.{summary}.data")
+        metrics = _get(data, "metrics", summary, "data")
         if metrics is None:
             raise ComparisonError(f"experiment {name} has no {summary}")
         if arch not in found or str(data.get("timestamp")) > str(found[arch]["timestamp"]):
             found[arch] = {"timestamp": data.get("timestamp"), "rev": rev["rev"], "m": metrics}
     rows = []
-    for arch in ARCHITECTURES.names():
+    for arch in names:
         if arch in refused:
             rows.append({"architecture": arch, "refused": refused[arch]})
         elif arch in found:
@@ -125,7 +131,7 @@ def rows_from_exp_show(
                     **({"why": m["why"]} if "why" in m else {}),
                 }
             )
-    missing = [a for a in ARCHITECTURES.names() if a not in refused and a not in found]
+    missing = [a for a in names if a not in refused and a not in found]
     if missing:
         raise ComparisonError(
             f"no experiment for {', '.join(missing)}: run `make compare` (experiments "
@@ -142,7 +148,7 @@ def _fmt(v: Any) -> str:
 
 def render(rows: Sequence[Mapping[str, Any]], dataset: str) -> str:
     """The README block: one table row per architecture."""
-    skills = sorted({k for r in rows for k in (r.get("skill") or {})})
+    skills = list(dict.fromkeys(k for r in rows for k in (r.get("skill") or {})))
     head = ["architecture", "test mDice", "test mIoU", *(f"skill {s}" for s in skills)]
     head += ["claims held / not held / inconclusive"]
     lines = [
