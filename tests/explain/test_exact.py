@@ -11,8 +11,9 @@ from explain.captum_ref import by_key, cfg, per_pixel_mean, random_smp, rel
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.engine import Explainer
 from seginterp.explain.exact import ExactRule, capture_outputs, exact_maps, guided_relus
-from seginterp.explain.layers import get_layer
+from seginterp.explain.layers import get_layer, head_input, layer_table
 from seginterp.explain.target import PixelLogits, border_mean_logit
+from seginterp.model.architectures import ARCHITECTURES
 
 
 def test_exact_guided_methods_equal_the_captum_loop(trained, records):
@@ -81,7 +82,8 @@ def test_exact_maps_checks_its_inputs(trained):
         exact_maps(safe, x.expand(2, -1, -1, -1), torch.tensor([3]), [rule], {})
 
 
-ARCHS = ("unet", "unetplusplus", "fpn", "deeplabv3plus", "manet", "linknet", "pspnet")
+ARCHS = tuple(ARCHITECTURES.names())
+DILATED = ("deeplabv3plus", "deeplabv3")  # smp cannot dilate vgg / densenet encoders
 
 
 @pytest.mark.parametrize(
@@ -90,7 +92,7 @@ ARCHS = ("unet", "unetplusplus", "fpn", "deeplabv3plus", "manet", "linknet", "ps
     + [
         pytest.param(a, e, marks=pytest.mark.slow)
         for a in ARCHS
-        if a != "deeplabv3plus"  # smp cannot dilate vgg / densenet encoders
+        if a not in DILATED
         for e in ("vgg11_bn", "densenet121")
     ],
 )
@@ -106,3 +108,55 @@ def test_exact_guided_backprop_equals_the_captum_loop_on_each_architecture(arch,
     ours = exact_maps(safe, x, pixels, [rule], {}, chunk_size=16)[0]
     ref = per_pixel_mean(GuidedBackprop(PixelLogits(safe)).attribute, x, border)
     assert rel(ours, ref) <= 1e-5
+
+
+MANET_1_THREAD = pytest.mark.xfail(
+    strict=True,
+    reason="on one thread the engine's batched backward through MAnet's attention is 1.8e-4 "
+    "(rel. L2) from the float64 map while Captum's loop is 1.2e-7; on two threads both are "
+    "within 1e-7 (not yet explained)",
+)
+
+
+@pytest.mark.parametrize(
+    "arch", [pytest.param(a, marks=MANET_1_THREAD) if a == "manet" else a for a in ARCHS]
+)
+def test_every_nonlinear_method_equals_captum_per_pixel_on_each_architecture(arch):
+    """Through the engine on a tiny model of every registered architecture: Guided Backprop,
+    Guided Grad-CAM at the segmentation head's input (``last``) and the paper's per-pixel ReLU
+    Grad-CAM at an encoder stage and the head's input, each the mean of Captum's per-pixel maps."""
+    safe = captum_safe(random_smp(arch, "resnet18"))
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    border = np.zeros((64, 64), dtype=bool)
+    border[20, 20:28] = border[40:44, 33] = True
+    last = head_input(safe)
+    layers = ("encoder2", last)
+    c = cfg(
+        methods=("guided_backprop", "guided_gradcam"),
+        layer_methods=("gradcam",),
+        layers=layers,
+        guided_gradcam_layer="last",
+        gradcam_relu=True,
+    )
+    recs = by_key(Explainer(safe, c).explain(x, border))
+    pix = PixelLogits(safe)
+    refs = {
+        ("guided_backprop", None): per_pixel_mean(GuidedBackprop(pix).attribute, x, border),
+        ("guided_gradcam", None): per_pixel_mean(
+            GuidedGradCam(pix, get_layer(safe, last)).attribute, x, border
+        ),
+    }
+    for name in layers:
+        cam = LayerGradCam(pix, get_layer(safe, name)).attribute
+        refs[("gradcam", name)] = per_pixel_mean(cam, x, border, relu_attributions=True)
+    assert last in layer_table(safe)
+    for key, ref in refs.items():
+        rec = recs[key]
+        assert rec.mode == "exact", key
+        got = torch.as_tensor(rec.map if key[1] is None else rec.native)
+        want = ref[0] if key[1] is None else ref[0, 0]
+        if not want.any():  # every pixel's ReLU Grad-CAM negative there (random weights)
+            assert not got.any(), key
+        else:
+            assert rel(got, want) <= 1e-5, key
+    assert refs[("guided_backprop", None)].any()
