@@ -35,7 +35,7 @@ from seginterp.explain.borders import border_pixels
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer
-from seginterp.explain.layers import get_layer
+from seginterp.explain.layers import get_layer, resolve_layers
 from seginterp.explain.passes import DEEPLIFT, GRADIENT
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import border_mean_logit, make_baseline
@@ -67,7 +67,7 @@ def main() -> None:
     border = border_pixels(yy**2 + xx**2 < (size / 4) ** 2)
     f = border_mean_logit(model, border)
     x0 = make_baseline(x, acfg.deeplift_baseline, blur_sigma=acfg.blur_sigma)
-    modules = {name: get_layer(model, name) for name in acfg.layers}
+    modules = {name: get_layer(model, name) for name in resolve_layers(acfg.layers, model)}
     model_methods = [METHODS.get(m) for m in MODEL_METHODS]
     layer_methods = [LAYER_METHODS.get(m) for m in acfg.layer_methods]
 
