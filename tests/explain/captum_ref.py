@@ -95,10 +95,8 @@ def by_key(records) -> dict[tuple[str, str | None], object]:
     return {(r.method, r.layer): r for r in records}
 
 
-def random_unet(encoder: str, seed: int = 0, decoder=DEC) -> nn.Module:
-    """Random U-Net with non-trivial BatchNorm statistics (eval mode)."""
-    torch.manual_seed(seed)
-    m = build_model(ModelConfig(encoder=encoder, decoder_channels=decoder))
+def _random_batchnorm(m: nn.Module, seed: int) -> nn.Module:
+    """``m`` in eval mode with non-trivial, seeded BatchNorm statistics and affine params."""
     g = torch.Generator().manual_seed(seed + 1)
     for mod in m.modules():
         if isinstance(mod, nn.BatchNorm2d):
@@ -107,6 +105,14 @@ def random_unet(encoder: str, seed: int = 0, decoder=DEC) -> nn.Module:
             mod.weight.data.uniform_(0.5, 1.5, generator=g)
             mod.bias.data.normal_(0, 0.2, generator=g)
     return m.eval()
+
+
+def random_unet(encoder: str, seed: int = 0, decoder=DEC) -> nn.Module:
+    """Random U-Net with non-trivial BatchNorm statistics (eval mode)."""
+    torch.manual_seed(seed)
+    return _random_batchnorm(
+        build_model(ModelConfig(encoder=encoder, decoder_channels=decoder)), seed
+    )
 
 
 def random_smp(arch: str, encoder: str, seed: int = 0) -> nn.Module:
@@ -116,11 +122,4 @@ def random_smp(arch: str, encoder: str, seed: int = 0) -> nn.Module:
 
     torch.manual_seed(seed)
     m = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=1)
-    g = torch.Generator().manual_seed(seed + 1)
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.2, generator=g)
-            mod.running_var.uniform_(0.5, 2.0, generator=g)
-            mod.weight.data.uniform_(0.5, 1.5, generator=g)
-            mod.bias.data.normal_(0, 0.2, generator=g)
-    return m.eval()
+    return _random_batchnorm(m, seed)

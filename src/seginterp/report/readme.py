@@ -112,12 +112,18 @@ def render(root: Path, datasets: Sequence[str]) -> str:
     return f"{BEGIN}\n{body}\n{END}"
 
 
+def split_block(text: str, begin: str, end: str) -> tuple[str, str, str]:
+    """``text`` as (before, the block from ``begin`` to ``end`` inclusive, after); the markers
+    must be there once each (:class:`ReadmeError` otherwise)."""
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise ReadmeError(f"README must hold the markers once each:\n{begin}\n{end}")
+    head, rest = text.split(begin, 1)
+    block, tail = rest.split(end, 1)
+    return head, begin + block + end, tail
+
+
 def _split(text: str) -> tuple[str, str, str]:
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ReadmeError(f"README must hold the markers once each:\n{BEGIN}\n{END}")
-    head, rest = text.split(BEGIN, 1)
-    block, tail = rest.split(END, 1)
-    return head, BEGIN + block + END, tail
+    return split_block(text, BEGIN, END)
 
 
 def cited_sources(readme: str) -> list[Source]:
