@@ -20,7 +20,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from captum.attr import (
     DeepLift,
     GuidedBackprop,
@@ -33,6 +32,7 @@ from captum.attr import (
 )
 from scipy import ndimage
 from timing import timeit
+from toy import fit_briefly
 
 from seginterp.explain.borders import border_pixels
 from seginterp.explain.captum_safe import captum_safe
@@ -63,13 +63,8 @@ def train_briefly(size: int, steps: int = 5) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(ModelConfig(encoder="resnet18"))
     imgs, masks = blobs(4, size, seed=0)
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
-    model.train()
-    for _ in range(steps):
-        opt.zero_grad()
-        F.binary_cross_entropy_with_logits(model(imgs), masks).backward()
-        opt.step()
-    return model.eval()
+    fit_briefly(model, imgs, masks, steps)
+    return model
 
 
 def main() -> None:

@@ -112,7 +112,7 @@ def _paths(work: Path) -> dict[str, Path]:
 def train_model(prepared: Path, out: Path, params: dict[str, Any], steps: int) -> None:
     """A briefly trained U-Net (seeded Adam steps on the train split) saved to ``out``."""
     import torch
-    import torch.nn.functional as F
+    from toy import fit_briefly
 
     from seginterp.data.prepared import load_split
     from seginterp.model.net import ModelConfig, build_model, save_model, to_input
@@ -122,13 +122,8 @@ def train_model(prepared: Path, out: Path, params: dict[str, Any], steps: int) -
     model = build_model(cfg)
     images, masks, _ = load_split(prepared, "train")
     x, y = to_input(images), torch.from_numpy(masks.astype("float32"))[:, None]
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
-    model.train()
-    for _ in range(steps):
-        opt.zero_grad()
-        F.binary_cross_entropy_with_logits(model(x), y).backward()
-        opt.step()
-    save_model(out / "model.pt", model.eval(), cfg)
+    fit_briefly(model, x, y, steps)
+    save_model(out / "model.pt", model, cfg)
 
 
 def prepare(work: Path, n_test: int, image_size: int, model: Path | None, steps: int) -> str:
