@@ -7,6 +7,7 @@ not an output. Images without a border keep their rows with their status
 (``empty_prediction`` / ``full_prediction``), no map and null statistics. DeepLIFT and Integrated
 Gradients rows also carry ``delta_f`` = f(x) − f(x₀), ``completeness`` (what the map's sum
 equals: exact / approximate / partial) and ``completeness_residual`` = sum − delta_f.
+A method the model cannot run (DeepLIFT where not exact) has no rows; summary.json says why.
 
 Under torchrun, image i goes to rank i % world; every rank writes its npz files into rank 0's
 temporary output directory and its table rows to ``_parts/``; after a barrier rank 0 merges the
@@ -65,8 +66,10 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
             return
         write_parquet(table_path, done.table)
     seconds = time.perf_counter() - t0
-    write_runlog(dataset, "attribute", {"seconds": seconds,
+    write_runlog(dataset, "attribute", {"seconds": seconds, "refused": done.refused,
                                         "seconds_per_image": done.seconds_per_image})  # fmt: skip
+    for method, reason in done.refused.items():
+        click.echo(f"{dataset}: {method} skipped: {reason}", err=True)
     click.echo(
         f"{dataset}: {done.n_images} images ({done.n_ok} with a border), {len(done.table)} rows, "
         f"{seconds:.1f} s"

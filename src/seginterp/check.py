@@ -5,7 +5,8 @@ all of them at once, plus the checks that span sections (the encoder exists in s
 layer table; the architecture builds with it for ``preprocess.image_size`` inputs, on the meta
 device, so in about a second and without memory; ``attribute.layers`` and
 ``guided_gradcam_layer`` exist in that model; ``scale.nproc_per_node``), and returns one line
-per problem, e.g.
+per problem (a configured method the model cannot run, such as DeepLIFT on FPN, is a logged
+warning, not a problem: it is skipped, see :func:`seginterp.explain.engine.runnable_methods`), e.g.
 ``synthetic.train: epochs must be >= 1, got -1``. The ``check`` stage runs first in dvc.yaml
 and every other stage depends on its output, so a typo in ``evaluate`` stops the pipeline before
 training starts, not after.
@@ -13,6 +14,7 @@ training starts, not after.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,6 +31,8 @@ from seginterp.explain.config import AttributeConfig
 from seginterp.model.net import ModelConfig, check_model
 from seginterp.model.predict import PredictConfig
 from seginterp.model.train import TrainConfig
+
+log = logging.getLogger(__name__)
 
 SECTIONS: tuple[str, ...] = (
     "download",
@@ -101,24 +105,18 @@ def _check_layers(acfg: AttributeConfig, model: nn.Module, architecture: str) ->
             raise ValueError(f"guided_gradcam_layer {where}: {err}") from None
 
 
-def _check_deeplift(acfg: AttributeConfig, model: nn.Module, architecture: str) -> None:
-    """With a DeepLIFT method configured, the model's Captum-safe copy passes the DeepLIFT check
-    (on the meta model: no memory, no weights); the error names the module and the reason."""
+def _note_refused(acfg: AttributeConfig, model: nn.Module, dataset: str, arch: str) -> None:
+    """Warn (not an error) when the model cannot run some configured methods: they are skipped,
+    with the reason recorded in summary.json (:func:`seginterp.explain.engine.runnable_methods`;
+    on the meta model: no memory, no weights)."""
     from seginterp.explain.captum_safe import captum_safe
-    from seginterp.explain.registry import LAYER_METHODS, METHODS
+    from seginterp.explain.engine import runnable_methods
 
-    wanted = [METHODS.get(m) for m in acfg.methods]
-    wanted += [LAYER_METHODS.get(m) for m in acfg.layer_methods] if acfg.layers else []
-    if not any(method.deeplift for method in wanted):
-        return
     with torch.device("meta"):
-        try:
-            captum_safe(model, deeplift=True)
-        except ValueError as err:
-            raise ValueError(
-                f"model.architecture {architecture!r}: {err} (deeplift_check.REFUSED lists the "
-                "refused architectures)"
-            ) from None
+        _, refused = runnable_methods(acfg, captum_safe(model))
+    for method, reason in refused.items():
+        log.warning("%s.attribute: %s is skipped on model.architecture %r: %s",
+                    dataset, method, arch, reason)  # fmt: skip
 
 
 def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
@@ -138,7 +136,7 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
             if section == "attribute" and built.get("model_meta") is not None:
                 arch = built["model"].architecture
                 _check_layers(built[section], built["model_meta"], arch)
-                _check_deeplift(built[section], built["model_meta"], arch)
+                _note_refused(built[section], built["model_meta"], dataset, arch)
         except (ValueError, TypeError, KeyError) as err:  # ParamsError, UnknownNameError too
             errors.append(_one_line(dataset, section, err))
     try:

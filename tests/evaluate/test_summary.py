@@ -50,3 +50,16 @@ def _flat(d: dict, prefix: str = "") -> list[str]:
     for k, v in d.items():
         out += _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
     return out
+
+
+def test_refused_methods_are_named_with_their_reason_only_when_there_are_some():
+    """A method the model could not run is in ``refused`` (short name -> reason); without one
+    the document has no such key (the default's summary.json is unchanged)."""
+    counts = image_counts(pd.Series(["ok"] * 12), 0, 12)
+    sens = pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
+    frag = fragility_document(toy_table(), sens, LAYERS, EvaluateConfig(bootstrap=50), counts)
+    claims = {"counts": {"held": 1, "not held": 2, "inconclusive": 3}}
+    seg = {"mIoU": 0.5, "mDice": 0.6}
+    doc = summary_document(seg, counts, frag, claims, "sigma_0p03", {"deeplift": "GroupNorm"})
+    assert doc["refused"] == {"dl": "GroupNorm"}
+    assert "refused" not in summary_document(seg, counts, frag, claims, "sigma_0p03", {})

@@ -190,3 +190,31 @@ def test_records_say_what_their_sum_equals(trained, records):
         ok = {"exact": residual <= 1e-3, "partial": residual > 0.5, "approximate": residual < 0.3}
         assert ok[rec.completeness], (key, residual)  # approximate: IG with 8 steps, 15 % here
     assert [n for n in ex.cfg.layers if ex.is_cut(n)] == CUTS
+
+
+@pytest.mark.parametrize(("arch", "module"), [("fpn", "GroupNorm"), ("manet", "Softmax")])
+def test_deeplift_is_dropped_with_its_reason_where_it_cannot_be_exact(arch, module):
+    """The other maps are made; DeepLIFT (model and layer level) is not, and ``refused`` says
+    why, naming the module. Where DeepLIFT is exact nothing is dropped."""
+    from explain.captum_ref import random_smp
+
+    from seginterp.explain.captum_safe import captum_safe
+    from seginterp.explain.engine import runnable_methods
+
+    c = dataclasses.replace(cfg(), layers="all", guided_gradcam_layer="last", ig_steps=2)
+    ex = Explainer(random_smp(arch, "resnet18"), c, device="cpu")
+    assert ex.cfg.methods == tuple(m for m in c.methods if m != "deeplift")
+    assert ex.cfg.layer_methods == tuple(m for m in c.layer_methods if m != "deeplift")
+    (reason,) = ex.refused.values()
+    assert list(ex.refused) == ["deeplift"] and module in reason, ex.refused
+    assert all(not method.deeplift for method, _ in ex.requests)
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    border = np.zeros((64, 64), bool)
+    border[20:40, 30] = True
+    records = ex.explain(x, border)
+    assert [(r.method, r.layer) for r in records] == [(m.name, n) for m, n in ex.requests]
+    unet = captum_safe(random_smp("unet", "resnet18"))
+    assert runnable_methods(dataclasses.replace(c, layers=UNET_LAYERS), unet) == (
+        dataclasses.replace(c, layers=UNET_LAYERS),
+        {},
+    )

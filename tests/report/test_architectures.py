@@ -52,6 +52,31 @@ def test_rows_take_the_newest_experiment_per_architecture_and_the_refusals() -> 
     assert "| `fpn` | refused: GroupNorm |" in table
 
 
+def test_methods_an_architecture_cannot_run_are_marked_and_explained() -> None:
+    fpn = _exp("arch-fpn", "fpn", 0.85)
+    summary = fpn["revs"][0]["data"]["metrics"]["metrics/toy/summary.json"]["data"]
+    summary["skill"] = {"sal": 0.2}
+    summary["refused"] = {"dl": "DeepLIFT cannot be exact on FPN: GroupNorm"}
+    rows = arch.rows_from_exp_show(_doc(_exp("arch-unet", "unet", 0.9), fpn), "toy", {},
+                                   ["unet", "fpn"])  # fmt: skip
+    assert rows[1]["not_run"] == {"dl": "DeepLIFT cannot be exact on FPN: GroupNorm"}
+    assert "not_run" not in rows[0]
+    table = arch.render(rows, "toy")
+    assert "| `fpn` | 0.850 | 0.800 | 0.200 | not run | 2 / 14 / 2 |" in table, table
+    assert (
+        table.splitlines()[-2] == "- `fpn`, dl not run: DeepLIFT cannot be exact on FPN: GroupNorm"
+    )
+
+
+def test_a_partial_comparison_marks_the_architectures_not_run_yet() -> None:
+    doc = _doc(_exp("arch-unet", "unet", 0.9))
+    with pytest.raises(arch.ComparisonError, match="no experiment for fpn"):
+        arch.rows_from_exp_show(doc, "toy", {}, ["unet", "fpn"])
+    rows = arch.rows_from_exp_show(doc, "toy", {}, ["unet", "fpn"], partial=True)
+    assert rows[1] == {"architecture": "fpn", "pending": "no experiment arch-fpn yet"}
+    assert "| `fpn` | not run yet (`make compare`) |" in arch.render(rows, "toy")
+
+
 @pytest.mark.parametrize(
     ("doc", "match"),
     [

@@ -25,6 +25,7 @@ aggregation, figures) alone, so the results equal those of one process.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ from seginterp.evaluate.summary import methods_document, summary_document
 from seginterp.explain.borders import read_borders
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer, quiet_captum
-from seginterp.explain.layers import LAYERS
+from seginterp.explain.layers import layer_table
 from seginterp.explain.store import ImageMaps, MapKey, read_image
 from seginterp.model.net import load_model, resolve_device
 from seginterp.model.predictions import read_masks, read_table
@@ -235,7 +236,12 @@ def _randomized(
 
 
 def _figures(
-    data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, docs: dict[str, Any], plots_dir: Path
+    data: _Data,
+    cfg: EvaluateConfig,
+    acfg: AttributeConfig,
+    docs: dict[str, Any],
+    plots_dir: Path,
+    layer_order: Sequence[str],
 ) -> None:
     """The map figures of a few images and the per-layer plot tables (:mod:`.plots_dir`)."""
     shown = [data.todo[j] for j in choose_images(len(data.todo), cfg.figure_images)]
@@ -255,7 +261,7 @@ def _figures(
     attributed = {"methods": acfg.methods, "layer_methods": acfg.layer_methods,
                   "layers": acfg.layers}  # fmt: skip
     sigma = sigma_key(cfg.infidelity_sigma[0])
-    write_plots_dir(plots_dir, rows, stored, attributed, LAYERS.names(), tables, sigma)
+    write_plots_dir(plots_dir, rows, stored, attributed, layer_order, tables, sigma)
 
 
 def _verdicts(
@@ -266,8 +272,11 @@ def _verdicts(
     tables: dict[str, pd.DataFrame],
     counts: dict[str, Any],
     docs: dict[str, Any],
+    refused: dict[str, str],
+    layer_order: Sequence[str],
 ) -> None:
-    """Add the claims and summary documents to ``docs`` (test scores from ``predictions``)."""
+    """Add the claims and summary documents to ``docs`` (test scores from ``predictions``;
+    ``refused``: the configured methods the model cannot run, and why)."""
     seg = read_table(predictions, ["iou", "dice"])
     ci = ClaimInputs(
         dataset=dataset,
@@ -276,7 +285,7 @@ def _verdicts(
         regions=tables["regions"],
         null=tables["regions_null"],
         segmentation=seg,
-        layer_order=LAYERS.names(),
+        layer_order=layer_order,
         sigma=cfg.infidelity_sigma[0],
         alpha=cfg.alpha,
         n_boot=cfg.bootstrap,
@@ -287,7 +296,7 @@ def _verdicts(
     headline = sigma_key(cfg.infidelity_sigma[0])
     seg_means = means if len(seg) else None
     docs["summary"] = summary_document(
-        seg_means, counts, docs["fragility"], docs["claims"], headline
+        seg_means, counts, docs["fragility"], docs["claims"], headline, refused
     )
     docs["methods"] = methods_document(docs["fragility"], headline)
 
@@ -332,7 +341,7 @@ def evaluate_dataset(
     t0 = time.perf_counter()
     sanity, null = _randomized(data, cfg, acfg, dataset)
     seconds["sanity_and_null"] = time.perf_counter() - t0
-    layer_order = LAYERS.names()
+    layer_order = tuple(layer_table(data.explainer.model))  # network order
     counts = image_counts(data.status, data.n_not_attributed, len(data.todo))
     docs = {
         "fragility": fragility_document(frag, sens, layer_order, cfg, counts),
@@ -341,9 +350,10 @@ def evaluate_dataset(
     }
     tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
     tables["regions_null"] = null
-    _verdicts(dataset, paper, inputs.predictions, cfg, tables, counts, docs)
+    refused = data.explainer.refused
+    _verdicts(dataset, paper, inputs.predictions, cfg, tables, counts, docs, refused, layer_order)
     t0 = time.perf_counter()
-    _figures(data, cfg, acfg, docs, plots_dir)
+    _figures(data, cfg, acfg, docs, plots_dir, layer_order)
     seconds["figures"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     return Evaluation(tables, docs, claims_markdown(docs["claims"]), seconds)

@@ -39,6 +39,7 @@ def summary_document(
     fragility: Mapping[str, Any],
     claims: Mapping[str, Any],
     sigma_key: str,
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """summary.json (module doc).
 
@@ -48,10 +49,12 @@ def summary_document(
         fragility: fragility.json.
         claims: claims.json.
         sigma_key: the headline σ's key in ``fragility["infidelity"]``.
+        refused: configured methods the model cannot run -> why (none: no ``refused`` key).
 
     Returns:
         ``{test: {mIoU, mDice}, n: {test, scored}, claims: {held, not_held, inconclusive},
-        skill: {method: ratio of means}}``; without a scored image, ``why`` instead of ``skill``.
+        skill: {method: ratio of means}}``; without a scored image, ``why`` instead of ``skill``;
+        ``refused: {method: reason}`` (short names) when a configured method was not run.
     """
     seg = segmentation or {}
     c = claims["counts"]
@@ -67,6 +70,8 @@ def summary_document(
         by_status = counts.get("without_border_by_status") or {}
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items()))
         out["why"] = "no test prediction has a border" + (f" ({detail})" if detail else "")
+    if refused:
+        out["refused"] = {short(m): refused[m] for m in sorted(refused)}
     return out
 
 

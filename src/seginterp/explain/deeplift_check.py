@@ -9,7 +9,9 @@ quotients of two functions of the input (attention gates, ``matmul`` attention) 
 Captum rule is a heuristic, not exact). :func:`check_deeplift` refuses the model with an error
 naming them (e.g. mobilenet_v2: ReLU6; FPN: GroupNorm; MAnet: its attention products).
 
-:data:`REFUSED` lists the smp architecture x encoder combinations refused, and why (tested).
+:data:`REFUSED` lists the smp architecture x encoder combinations refused, and why (tested). The
+pipeline does not stop on them: :func:`seginterp.explain.engine.runnable_methods` drops the
+DeepLIFT maps there and records the reason.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from torch import nn
 from seginterp.explain.captum_safe import captum_safe, is_captum_safe
 from seginterp.explain.completeness import is_cut
 from seginterp.explain.config import AttributeConfig
-from seginterp.explain.deeplift_check import check_deeplift
+from seginterp.explain.deeplift_check import deeplift_blockers
 from seginterp.explain.exact import exact_maps
 from seginterp.explain.layers import get_layer, resolve_layer, resolve_layers
 from seginterp.explain.methods.base import Method
@@ -103,13 +103,42 @@ def _upsample(native: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(native, size=size, mode="bilinear", align_corners=False)
 
 
+def runnable_methods(
+    cfg: AttributeConfig, model: nn.Module
+) -> tuple[AttributeConfig, dict[str, str]]:
+    """``cfg`` without the methods ``model`` cannot run, and method name -> why, for each removed.
+
+    The DeepLIFT methods (model and layer level) are removed when DeepLIFT cannot be exact on the
+    Captum-safe ``model`` (:func:`~seginterp.explain.deeplift_check.deeplift_blockers`: a
+    normalisation by the input's own statistics, a product or softmax of the input...); the
+    reason names the first offending module. Every other method runs on every model.
+    """
+    wanted = [METHODS.get(m) for m in cfg.methods]
+    wanted += [LAYER_METHODS.get(m) for m in cfg.layer_methods]
+    deeplift = sorted({method.name for method in wanted if method.deeplift})
+    if not deeplift:
+        return cfg, {}
+    problems = deeplift_blockers(model)
+    if not problems:
+        return cfg, {}
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    reason = f"DeepLIFT cannot be exact on {type(model).__name__}: {problems[0]}{more}"
+    kept = replace(
+        cfg,
+        methods=tuple(m for m in cfg.methods if m not in deeplift),
+        layer_methods=tuple(m for m in cfg.layer_methods if m not in deeplift),
+    )
+    return kept, dict.fromkeys(deeplift, reason)
+
+
 class Explainer:
     """Holds the Captum-safe model, its named layers and the config; explains images.
 
     A model not made by :func:`captum_safe` is converted (deep copy); a converted one is moved to
-    the device in place. With a DeepLIFT method among the requests, a model on which DeepLIFT
-    cannot be exact is refused (:class:`~seginterp.explain.deeplift_check.UnsupportedEncoderError`).
-    ``requests``: the configured maps in output order (model methods, then layer methods × layers).
+    the device in place. ``cfg`` is resolved for the model (:func:`runnable_methods`, ``layers:
+    all``, ``guided_gradcam_layer: last``); ``refused``: method -> why it is not run on this model
+    (DeepLIFT where it cannot be exact). ``requests``: the maps run, in output order (model
+    methods, then layer methods × layers).
     """
 
     def __init__(
@@ -127,13 +156,12 @@ class Explainer:
             layers=resolve_layers(cfg.layers, model),
             guided_gradcam_layer=resolve_layer(cfg.guided_gradcam_layer, model),
         )
+        safe = model if is_captum_safe(model) else captum_safe(model)
+        cfg, self.refused = runnable_methods(cfg, safe)
         self.cfg = cfg
         self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
         self.requests: list[Request] = [(METHODS.get(m), None) for m in cfg.methods]
         self.requests += [(LAYER_METHODS.get(m), n) for m in cfg.layer_methods for n in cfg.layers]
-        safe = model if is_captum_safe(model) else captum_safe(model)
-        if any(method.deeplift for method, _ in self.requests):
-            check_deeplift(safe)
         self.model = safe.to(self.device).eval()
         self.mean_rgb = mean_rgb
         self._layers: dict[str, nn.Module] = {}

@@ -38,12 +38,14 @@ class Attributions:
     """The table of a run (rank 0), how many images it covered and how many had a border, and
     the median seconds per image of each map (``method`` or ``method@layer``; maps made by one
     shared pass each report that pass) — for the run log, not the table, whose bytes must
-    not depend on the run."""
+    not depend on the run; ``refused``: configured methods this model cannot run, and why
+    (:func:`~seginterp.explain.engine.runnable_methods`; the table has no rows for them)."""
 
     table: pd.DataFrame
     n_images: int
     n_ok: int
     seconds_per_image: dict[str, float]
+    refused: dict[str, str]
 
 
 class StaleBordersError(ValueError):
@@ -108,7 +110,7 @@ def attribute_dataset(
     names = timed["method"] + timed["layer"].map(lambda x: "" if pd.isna(x) else f"@{x}")
     seconds = timed.groupby(names, sort=False)[_SECONDS].median().round(4).to_dict()
     table = store.with_dtypes(table.drop(columns=[_SECONDS]))
-    return Attributions(table, len(btable), n_ok, seconds)
+    return Attributions(table, len(btable), n_ok, seconds, explainer.refused)
 
 
 def _attribute_image(

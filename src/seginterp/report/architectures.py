@@ -6,8 +6,9 @@
 module, which reads the experiments' ``summary.json`` metrics through ``dvc exp show --json`` and
 writes ``comparisons/<dataset>-architectures.json`` (this module owns that file), one row per
 architecture: test mDice and mIoU, each method's skill, the claims held / not held /
-inconclusive, and the experiment's name and commit; an architecture the config cannot explain
-is a row with the reason. README.md shows the table between two markers, rendered from that file
+inconclusive, the methods the model cannot run and why (``not_run``: DeepLIFT where it cannot
+be exact), and the experiment's name and commit; an architecture the config cannot explain at
+all is a row with the reason. README.md shows the table between two markers, rendered from that file
 (``python -m seginterp.report.architectures --check`` fails when they differ).
 
     python -m seginterp.report.architectures runnable --dataset synthetic   # names to queue
@@ -44,9 +45,9 @@ def table_path(root: Path, dataset: str) -> Path:
 def refusals(params: Mapping[str, Any], dataset: str) -> dict[str, str]:
     """Architecture -> why the dataset's attribute config cannot run on it (refused ones only).
 
-    Each architecture is checked as the pipeline checks it: the model is built on the meta
-    device at the dataset's image size, its layers resolved, and, when a DeepLIFT method is
-    configured, the Captum-safe rewrite and the DeepLIFT check applied to a real (small) copy.
+    Each architecture is checked as the pipeline checks it: the model is built (a real, small
+    copy) and the dataset's attribute config resolved for it (its layers; a method it cannot
+    run, such as DeepLIFT on FPN, is dropped there, not refused here).
     """
     import dataclasses
 
@@ -89,10 +90,13 @@ def rows_from_exp_show(
     dataset: str,
     refused: Mapping[str, str],
     architectures: Sequence[str] | None = None,
+    *,
+    partial: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per architecture (default: every registered one, in registry order): the newest
     ``arch-<name>`` experiment with summary metrics, or the refusal. Raises when an experiment
-    failed, set another architecture than its name says, or is missing."""
+    failed, set another architecture than its name says, or is missing (``partial``: a missing
+    one is a ``pending`` row instead, shown as not run yet)."""
     from seginterp.model.architectures import ARCHITECTURES
 
     names = list(ARCHITECTURES.names() if architectures is None else architectures)
@@ -115,10 +119,12 @@ def rows_from_exp_show(
             raise ComparisonError(f"experiment {name} has no {summary}")
         if arch not in found or str(data.get("timestamp")) > str(found[arch]["timestamp"]):
             found[arch] = {"timestamp": data.get("timestamp"), "rev": rev["rev"], "m": metrics}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for arch in names:
         if arch in refused:
             rows.append({"architecture": arch, "refused": refused[arch]})
+        elif arch not in found and partial:
+            rows.append({"architecture": arch, "pending": f"no experiment {PREFIX}{arch} yet"})
         elif arch in found:
             m = found[arch]["m"]
             rows.append(
@@ -131,10 +137,11 @@ def rows_from_exp_show(
                     "skill": m.get("skill"),
                     "claims": m.get("claims"),
                     **({"why": m["why"]} if "why" in m else {}),
+                    **({"not_run": m["refused"]} if "refused" in m else {}),
                 }
             )
     missing = [a for a in names if a not in refused and a not in found]
-    if missing:
+    if missing and not partial:
         raise ComparisonError(
             f"no experiment for {', '.join(missing)}: run `make compare` (experiments "
             f"{', '.join(PREFIX + a for a in missing)})"
@@ -162,17 +169,25 @@ def render(rows: Sequence[Mapping[str, Any]], dataset: str) -> str:
         "|" + "---|" * len(head),
     ]
     for r in rows:
-        if "refused" in r:
-            cells = [f"`{r['architecture']}`", f"refused: {r['refused']}"]
-            cells += [""] * (len(head) - 2)
+        if "refused" in r or "pending" in r:
+            why = f"refused: {r['refused']}" if "refused" in r else "not run yet (`make compare`)"
+            cells = [f"`{r['architecture']}`", why, *[""] * (len(head) - 2)]
         else:
             test, skill, claims = r.get("test") or {}, r.get("skill") or {}, r.get("claims") or {}
+            not_run = r.get("not_run") or {}
             cells = [f"`{r['architecture']}`", _fmt(test.get("mDice")), _fmt(test.get("mIoU"))]
-            cells += [_fmt(skill.get(s)) for s in skills]
+            cells += ["not run" if s in not_run else _fmt(skill.get(s)) for s in skills]
             cells.append(
                 " / ".join(_fmt(claims.get(k)) for k in ("held", "not_held", "inconclusive"))
             )
         lines.append("| " + " | ".join(cells) + " |")
+    notes = [
+        f"- `{r['architecture']}`, {method} not run: {reason}"
+        for r in rows
+        for method, reason in (r.get("not_run") or {}).items()
+    ]
+    if notes:
+        lines += ["", *notes]
     return f"{BEGIN}\n" + "\n".join(lines) + f"\n{END}"
 
 
@@ -242,9 +257,15 @@ def runnable(dataset: str, params_path: Path) -> None:
 @main.command()
 @click.option("--dataset", default="synthetic", show_default=True)
 @click.option("--root", type=click.Path(path_type=Path), default=Path("."), show_default=True)
-@click.option("--exp-json", type=click.Path(path_type=Path), default=None,
-              help="Read this `dvc exp show --json` output instead of running it.")  # fmt: skip
-def collect(dataset: str, root: Path, exp_json: Path | None) -> None:
+@click.option(
+    "--exp-json",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read this `dvc exp show --json` output instead of running it.",
+)
+@click.option("--partial", is_flag=True,
+              help="Architectures without an experiment become 'not run yet' rows.")  # fmt: skip
+def collect(dataset: str, root: Path, exp_json: Path | None, partial: bool) -> None:
     """Write comparisons/<dataset>-architectures.json from the experiments and README's table."""
     from seginterp.core.params import load_params
 
@@ -255,7 +276,7 @@ def collect(dataset: str, root: Path, exp_json: Path | None) -> None:
         doc = json.loads(subprocess.run(cmd, cwd=root, check=True, capture_output=True).stdout)
     try:
         refused = refusals(load_params(root / "params.yaml"), dataset)
-        rows = rows_from_exp_show(doc, dataset, refused)
+        rows = rows_from_exp_show(doc, dataset, refused, partial=partial)
         write_table(table_path(root, dataset), rows, dataset)
         changed = update_readme(root / "README.md", table_path(root, dataset))
     except ComparisonError as e:
