@@ -159,7 +159,7 @@ def render(rows: Sequence[Mapping[str, Any]], dataset: str) -> str:
     """The README block: one table row per architecture."""
     skills = list(dict.fromkeys(k for r in rows for k in (r.get("skill") or {})))
     head = ["architecture", "test mDice", "test mIoU", *(f"skill {s}" for s in skills)]
-    head += ["claims held / not held / inconclusive"]
+    head += ["claims held / not held / inconclusive", "experiment commit"]
     lines = [
         f"Dataset `{dataset}`, its default config with each `model.architecture` "
         f"(`dvc exp show` experiments `{PREFIX}<name>`; test means over images; skill and "
@@ -180,6 +180,7 @@ def render(rows: Sequence[Mapping[str, Any]], dataset: str) -> str:
             cells.append(
                 " / ".join(_fmt(claims.get(k)) for k in ("held", "not_held", "inconclusive"))
             )
+            cells.append(f"`{str(r.get('rev'))[:7]}`")
         lines.append("| " + " | ".join(cells) + " |")
     notes = [
         f"- `{r['architecture']}`, {method} not run: {reason}"
