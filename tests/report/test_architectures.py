@@ -48,7 +48,7 @@ def test_rows_take_the_newest_experiment_per_architecture_and_the_refusals() -> 
     assert rows[0]["test"]["mDice"] == 0.95 and rows[0]["rev"].endswith("2026-12-02T00:00:00")
     assert rows[1] == {"architecture": "fpn", "refused": "GroupNorm"}
     table = arch.render(rows, "toy")
-    assert "| `unet` | 0.950 | 0.900 | 0.300 | 0.100 | 2 / 14 / 2 | `rev-arc` |" in table
+    assert "| `unet` | 0.950 | 0.900 | 0.3 | 0.1 | 2 / 14 / 2 | `rev-arc` |" in table
     assert "| `fpn` | refused: GroupNorm |" in table
 
 
@@ -62,7 +62,7 @@ def test_methods_an_architecture_cannot_run_are_marked_and_explained() -> None:
     assert rows[1]["not_run"] == {"dl": "DeepLIFT cannot be exact on FPN: GroupNorm"}
     assert "not_run" not in rows[0]
     table = arch.render(rows, "toy")
-    assert "| `fpn` | 0.850 | 0.800 | 0.200 | not run | 2 / 14 / 2 | `rev-arc` |" in table, table
+    assert "| `fpn` | 0.850 | 0.800 | 0.2 | not run | 2 / 14 / 2 | `rev-arc` |" in table, table
     assert (
         table.splitlines()[-2] == "- `fpn`, dl not run: DeepLIFT cannot be exact on FPN: GroupNorm"
     )

@@ -75,3 +75,10 @@ def test_project_readme_describes_the_committed_run() -> None:
     """README.md's results cite the md5s of the committed dvc.lock (and, where the outputs are
     in the workspace, equal what they render)."""
     assert readme.check(ROOT, ["synthetic"]) == []
+
+
+def test_project_readme_shows_the_committed_architecture_comparison() -> None:
+    """README's architecture table is rendered from comparisons/synthetic-architectures.json."""
+    from seginterp.report.architectures import check_readme, table_path
+
+    assert check_readme(ROOT / "README.md", table_path(ROOT, "synthetic")) == []

@@ -149,10 +149,10 @@ def rows_from_exp_show(
     return rows
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, spec: str = ".3f") -> str:
     if v is None:
         return "–"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    return format(v, spec) if isinstance(v, float) else str(v)
 
 
 def render(rows: Sequence[Mapping[str, Any]], dataset: str) -> str:
@@ -176,7 +176,7 @@ def render(rows: Sequence[Mapping[str, Any]], dataset: str) -> str:
             test, skill, claims = r.get("test") or {}, r.get("skill") or {}, r.get("claims") or {}
             not_run = r.get("not_run") or {}
             cells = [f"`{r['architecture']}`", _fmt(test.get("mDice")), _fmt(test.get("mIoU"))]
-            cells += ["not run" if s in not_run else _fmt(skill.get(s)) for s in skills]
+            cells += ["not run" if s in not_run else _fmt(skill.get(s), ".3g") for s in skills]
             cells.append(
                 " / ".join(_fmt(claims.get(k)) for k in ("held", "not_held", "inconclusive"))
             )
