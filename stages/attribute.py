@@ -33,24 +33,24 @@ OUT = click.Path(path_type=Path)
 @input_dir("--borders", help="Borders directory (borders.npy, borders.parquet).")
 @click.option("--out", type=OUT, required=True, help="Output directory: one npz per image.")
 @click.option("--table", "table_path", type=OUT, required=True, help="Output Parquet table.")
-@click.option("--params", "params_path", default="params.yaml", show_default=True,
-              help="Parameters file.")  # fmt: skip
+@click.option("--params", "params_path", default="params.yaml", help="Parameters file.")
 def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borders: Path,
          out: Path, table_path: Path, params_path: str) -> None:  # fmt: skip
     """Explain the predicted segmentation of every test image of DATASET through its border."""
     import time
 
-    from seginterp.core import distributed as dist
     from seginterp.core.determinism import make_deterministic
-    from seginterp.core.io import write_parquet
     from seginterp.core.params import load_params
+
+    params = load_params(params_path)
+    make_deterministic(params)  # first: before NumPy, SciPy and torch start
+    from seginterp.core import distributed as dist
+    from seginterp.core.io import write_parquet
     from seginterp.core.runlog import write_runlog
     from seginterp.explain.config import AttributeConfig
     from seginterp.explain.run import StaleBordersError, attribute_dataset
     from seginterp.model.net import resolve_device
 
-    params = load_params(params_path)
-    make_deterministic(params)
     cfg = AttributeConfig.from_params(params, dataset)
     device = resolve_device(cfg.device)
     t0 = time.perf_counter()

@@ -41,18 +41,19 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
     """Score the border explanations of DATASET: fragility, regions, sanity, claims, figures."""
     import logging
 
-    from seginterp.core import distributed as dist
     from seginterp.core.determinism import make_deterministic
-    from seginterp.core.io import atomic_dir, atomic_path, write_json, write_parquet
     from seginterp.core.params import load_params
+
+    params = load_params(params_path)
+    make_deterministic(params)  # first: before NumPy, SciPy and torch start
+    from seginterp.core import distributed as dist
+    from seginterp.core.io import atomic_dir, atomic_path, write_json, write_parquet
     from seginterp.core.runlog import write_runlog
     from seginterp.evaluate.config import EvaluateConfig
     from seginterp.evaluate.run import EvaluateInputs, evaluate_dataset
     from seginterp.explain.config import AttributeConfig
     from seginterp.model.net import resolve_device
 
-    params = load_params(params_path)
-    make_deterministic(params)
     cfg = EvaluateConfig.from_params(params, dataset)
     acfg = AttributeConfig.from_params(params, dataset)
     inputs = EvaluateInputs(prepared, model_dir, predictions, borders, attributions, table_path)

@@ -37,14 +37,15 @@ def main(dataset: str, prepared: Path, model_dir: Path, out: Path, metrics_path:
     import logging
 
     from seginterp.core.determinism import make_deterministic
-    from seginterp.core.io import write_json
     from seginterp.core.params import load_params
+
+    params = load_params(params_path)
+    make_deterministic(params)  # first: before NumPy, SciPy and torch start
+    from seginterp.core.io import write_json
     from seginterp.model.predict import PredictConfig, predict_test
     from seginterp.model.predictions import write_predictions
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    params = load_params(params_path)
-    make_deterministic(params)
     cfg = PredictConfig.from_params(params, dataset)
     pred = predict_test(prepared, model_dir / "model.pt", cfg)
     write_predictions(out, pred.probs, pred.masks, pred.table)

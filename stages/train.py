@@ -37,15 +37,16 @@ def main(dataset: str, prepared: Path, out: Path, live: Path, resume_dir: Path |
          params_path: str) -> None:  # fmt: skip
     """Train the segmentation model for DATASET."""
     from seginterp.core.determinism import make_deterministic
-    from seginterp.core.io import write_json
     from seginterp.core.params import load_params
+
+    params = load_params(params_path)
+    make_deterministic(params)  # first: before NumPy, SciPy and torch start
+    from seginterp.core.io import write_json
     from seginterp.core.runlog import write_runlog
     from seginterp.model.fit import fit
     from seginterp.model.net import ModelConfig
     from seginterp.model.train import TrainConfig
 
-    params = load_params(params_path)
-    make_deterministic(params)
     model_cfg = ModelConfig.from_params(params, dataset)
     cfg = TrainConfig.from_params(params, dataset)
     done = fit(model_cfg, cfg, prepared, out, live, resume_dir or out.parent / "resume")

@@ -145,6 +145,24 @@ def test_bad_thread_count_is_one_line() -> None:
     ]
 
 
+def test_bad_numerics_and_a_cpu_that_cannot_be_portable_are_one_line(monkeypatch) -> None:
+    from seginterp.core import determinism
+
+    p = copy.deepcopy(PARAMS)
+    p["scale"]["numerics"] = "fast"
+    assert check_dataset(p, "synthetic") == [
+        "scale.numerics must be one of portable, native, got 'fast'"
+    ]
+    p["scale"]["numerics"] = "portable"
+    monkeypatch.setattr(determinism, "missing_cpu_flags", lambda *a: ["avx2", "fma"])
+    assert check_dataset(p, "synthetic") == [
+        "scale.numerics: portable needs avx2 and fma; set scale.numerics: native (results then "
+        "repeat on this machine only)"
+    ]
+    p["scale"]["numerics"] = "native"
+    assert check_dataset(p, "synthetic") == []
+
+
 def test_the_architecture_is_checked_with_the_encoder_the_image_size_and_the_layers() -> None:
     """The default layers (``all``) and Guided Grad-CAM layer (``last``) fit every architecture;
     named ones are checked against the architecture's table."""

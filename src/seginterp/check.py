@@ -4,7 +4,8 @@ Each stage reads its own section of ``params[D]`` through its config class; this
 all of them at once, plus the checks that span sections (the encoder exists in smp and has a
 layer table; the architecture builds with it for ``preprocess.image_size`` inputs, on the meta
 device, so in about a second and without memory; ``attribute.layers`` and
-``guided_gradcam_layer`` exist in that model; ``scale.nproc_per_node``), and returns one line
+``guided_gradcam_layer`` exist in that model; ``scale``: the process count, the threads, and
+``numerics: portable`` on a CPU that can run it), and returns one line
 per problem (a configured method the model cannot run, such as DeepLIFT on FPN, is a logged
 warning, not a problem: it is skipped, see :func:`seginterp.explain.engine.runnable_methods`), e.g.
 ``synthetic.train: epochs must be >= 1, got -1``. The ``check`` stage runs first in dvc.yaml
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seginterp.core.determinism import cpu_threads
+from seginterp.core.determinism import check_portable, cpu_threads, numerics
 from seginterp.core.launch import check_nproc
 from seginterp.core.params import stage_section
 from seginterp.data.prepare import PreprocessParams
@@ -142,6 +143,7 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
     try:
         check_nproc((params.get("scale") or {}).get("nproc_per_node", 1), "nproc_per_node")
         cpu_threads(params)
+        check_portable(numerics(params))
     except ValueError as err:
         errors.append(_one_line(dataset, "scale", err).replace(f"{dataset}.scale", "scale", 1))
     return errors

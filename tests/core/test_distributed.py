@@ -250,13 +250,15 @@ def test_launch_command(tmp_path, monkeypatch):
     ]  # fmt: skip
     params = tmp_path / "params.yaml"
     stage_args = ["--dataset", "t", "--params", "p.yaml", "--nproc-per-node", "3"]
-    argv = launch.parse(["--params", str(params), "st.py", *stage_args])
+    argv, mode = launch.parse(["--params", str(params), "st.py", *stage_args])
     assert argv == [py, "st.py", *stage_args]  # stage options pass through untouched
+    assert mode == "portable"  # scale.numerics' default
     assert launch.nproc_from_params(params) == 1  # no file
     params.write_text("datasets: [a]\n")
     assert launch.nproc_from_params(params) == 1  # no key
-    params.write_text("scale:\n  nproc_per_node: 3\n")
+    params.write_text("scale:\n  nproc_per_node: 3\n  numerics: native\n")
     assert launch.nproc_from_params(params) == 3
+    assert launch.parse(["--params", str(params), "st.py"])[1] == "native"
     for bad in ("0", "two", "true"):
         params.write_text(f"scale:\n  nproc_per_node: {bad}\n")
         with pytest.raises(launch.LaunchError, match="nproc_per_node"):

@@ -84,6 +84,20 @@ def per_pixel_mean(attribute, x: torch.Tensor, border: np.ndarray, **kw) -> torc
     return total / len(idx)
 
 
+U32 = 2.0**-24
+"""float32 unit roundoff."""
+
+
+def float32_bound(model: nn.Module) -> float:
+    """Twice Higham's γ_K = K·u / (1 − K·u) (u = 2⁻²⁴), K the largest fan-in of a convolution or
+    linear layer of ``model``: a float32 accumulation of K terms may carry a relative error of
+    γ_K, so two float32 computations of one map that sum in other orders (other batch layouts,
+    kernels the CPU chooses) may differ by up to twice that, on any CPU."""
+    layers = (nn.Conv2d, nn.Linear)
+    k = max(m.weight[0].numel() for m in model.modules() if isinstance(m, layers))
+    return 2 * k * U32 / (1 - k * U32)
+
+
 def rel(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
     """Relative L2 error of ``a`` against ``b``."""
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import GuidedBackprop, GuidedGradCam, LayerGradCam
-from explain.captum_ref import by_key, cfg, per_pixel_mean, random_smp, rel
+from explain.captum_ref import by_key, cfg, float32_bound, per_pixel_mean, random_smp, rel
 
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.engine import Explainer
@@ -25,7 +25,7 @@ def test_exact_guided_methods_equal_the_captum_loop(trained, records):
     for method, ref in (("guided_backprop", gbp), ("guided_gradcam", ggc)):
         rec = recs[(method, None)]
         assert rec.mode == "exact" and rec.shared and rec.n_explained == border.sum()
-        assert rel(rec.map, ref[0]) <= 1e-5, method
+        assert rel(rec.map, ref[0]) <= float32_bound(safe), method
 
 
 @pytest.mark.parametrize("layer", ["encoder2", "bottleneck", "decoder2"])
@@ -43,9 +43,9 @@ def test_exact_gradcam_relu_and_guided_gradcam_at_coarse_layers(trained, layer):
     cam = per_pixel_mean(LayerGradCam(pix, module).attribute, x, border, relu_attributions=True)
     rec = recs[("gradcam", layer)]
     assert rec.mode == "exact" and rec.variant == "relu per pixel"
-    assert rel(rec.native, cam[0, 0]) <= 1e-5
+    assert rel(rec.native, cam[0, 0]) <= float32_bound(safe)
     ggc = per_pixel_mean(GuidedGradCam(pix, module).attribute, x, border)
-    assert rel(recs[("guided_gradcam", None)].map, ggc[0]) <= 1e-5
+    assert rel(recs[("guided_gradcam", None)].map, ggc[0]) <= float32_bound(safe)
 
 
 def test_per_pixel_relu_is_not_one_pass(trained, records):
@@ -53,7 +53,7 @@ def test_per_pixel_relu_is_not_one_pass(trained, records):
     _, safe, x, border = trained
     _, recs = records
     one_pass = GuidedBackprop(border_mean_logit(safe, border)).attribute(x.clone())
-    assert rel(one_pass[0], recs[("guided_backprop", None)].map) > 1e-3
+    assert rel(one_pass[0], recs[("guided_backprop", None)].map) > 10 * float32_bound(safe)
 
 
 def _hooks(model: torch.nn.Module) -> int:
@@ -107,20 +107,10 @@ def test_exact_guided_backprop_equals_the_captum_loop_on_each_architecture(arch,
     rule = ExactRule(lambda chunk: chunk.guided, guided=True)
     ours = exact_maps(safe, x, pixels, [rule], {}, chunk_size=16)[0]
     ref = per_pixel_mean(GuidedBackprop(PixelLogits(safe)).attribute, x, border)
-    assert rel(ours, ref) <= 1e-5
+    assert rel(ours, ref) <= float32_bound(safe)
 
 
-MANET_1_THREAD = pytest.mark.xfail(
-    strict=True,
-    reason="on one thread the engine's batched backward through MAnet's attention is 1.8e-4 "
-    "(rel. L2) from the float64 map while Captum's loop is 1.2e-7; on two threads both are "
-    "within 1e-7 (not yet explained)",
-)
-
-
-@pytest.mark.parametrize(
-    "arch", [pytest.param(a, marks=MANET_1_THREAD) if a == "manet" else a for a in ARCHS]
-)
+@pytest.mark.parametrize("arch", ARCHS)
 def test_every_nonlinear_method_equals_captum_per_pixel_on_each_architecture(arch):
     """Through the engine on a tiny model of every registered architecture: Guided Backprop,
     Guided Grad-CAM at the segmentation head's input (``last``) and the paper's per-pixel ReLU
@@ -158,5 +148,5 @@ def test_every_nonlinear_method_equals_captum_per_pixel_on_each_architecture(arc
         if not want.any():  # every pixel's ReLU Grad-CAM negative there (random weights)
             assert not got.any(), key
         else:
-            assert rel(got, want) <= 1e-5, key
+            assert rel(got, want) <= float32_bound(safe), key
     assert refs[("guided_backprop", None)].any()

@@ -8,6 +8,8 @@ plain command); otherwise ``python -m torch.distributed.run --standalone --nproc
 SCRIPT ARGS``. ``SEGINTERP_TORCHRUN_ARGS`` adds torchrun arguments (shell-split), e.g. for
 several nodes ``--nnodes=2 --node-rank=0 --rdzv-backend=c10d --rdzv-endpoint=host:29400
 --rdzv-id=job``; ``--standalone`` is then left out. Already under torchrun, the script runs as is.
+Before it starts, the environment of ``scale.numerics`` is exported
+(:mod:`seginterp.core.determinism`), so that NumPy, SciPy and MKL start under it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from seginterp.core.determinism import export_env
+from seginterp.core.determinism import export_env, numerics
 from seginterp.core.distributed import launched
 
 PARAM = ("scale", "nproc_per_node")
@@ -33,18 +35,24 @@ class LaunchError(ValueError):
     """The launcher's arguments or parameter are unusable."""
 
 
-def nproc_from_params(params_path: str | Path) -> int:
-    """``scale.nproc_per_node`` of ``params_path``; 1 when the file or the key is absent."""
+def scale_from_params(params_path: str | Path) -> dict[str, Any]:
+    """The ``scale`` section of ``params_path``; empty when the file or the section is absent."""
     path = Path(params_path)
     if not path.exists():
-        return 1
+        return {}
     params: Any = yaml.safe_load(path.read_text()) or {}
     section = params.get(PARAM[0]) if isinstance(params, dict) else None
     if section is None:
-        return 1
+        return {}
     if not isinstance(section, dict):
         raise LaunchError(f"{path}: `{PARAM[0]}` must be a mapping, got {section!r}")
-    return check_nproc(section.get(PARAM[1], 1), f"{path}: {'.'.join(PARAM)}")
+    return section
+
+
+def nproc_from_params(params_path: str | Path) -> int:
+    """``scale.nproc_per_node`` of ``params_path``; 1 when the file or the key is absent."""
+    section = scale_from_params(params_path)
+    return check_nproc(section.get(PARAM[1], 1), f"{params_path}: {'.'.join(PARAM)}")
 
 
 def check_nproc(value: Any, where: str = "nproc_per_node") -> int:
@@ -65,7 +73,8 @@ def command(script: str, args: Sequence[str], nproc: int,
     return [*head, f"--nproc-per-node={nproc}", *torchrun_args, script, *args]
 
 
-def parse(argv: Sequence[str]) -> list[str]:
+def parse(argv: Sequence[str]) -> tuple[list[str], str]:
+    """The command to run and the ``scale.numerics`` mode of its params file."""
     p = argparse.ArgumentParser(prog="python -m seginterp.core.launch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--nproc-per-node", type=int, default=None)
@@ -76,12 +85,13 @@ def parse(argv: Sequence[str]) -> list[str]:
     nproc = ns.nproc_per_node
     nproc = nproc_from_params(ns.params) if nproc is None else check_nproc(nproc)
     extra = shlex.split(os.environ.get(EXTRA_ENV, ""))
-    return command(ns.script, ns.args, nproc, extra)
+    mode = numerics({PARAM[0]: scale_from_params(ns.params)})
+    return command(ns.script, ns.args, nproc, extra), mode
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    cmd = parse(sys.argv[1:] if argv is None else argv)
-    export_env()  # before the script's first MKL call (seginterp.core.determinism)
+    cmd, mode = parse(sys.argv[1:] if argv is None else argv)
+    export_env(mode)  # before the script imports NumPy or runs MKL (seginterp.core.determinism)
     sys.stdout.flush()
     os.execv(cmd[0], cmd)
 
