@@ -3,7 +3,6 @@ one process, and the launcher. Each test starts `python -m torch.distributed.run
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +15,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 from support import ROOT
 
 from seginterp.core import distributed as dist
@@ -26,12 +24,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: float = 300) -> str:
-    """Run ``torchrun --standalone --nproc_per_node=<nproc> <args>``; fail with its output."""
+    """Run ``torchrun --standalone --nproc_per_node=<nproc> <args>`` (``nproc`` 0: plain
+    ``python <args>``, one process); fail with its output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env["TESTS_DIR"] = str(Path(__file__).parents[1] / "model")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    cmd += [f"--nproc_per_node={nproc}", *args]
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    cmd = [sys.executable] if nproc == 0 else [*cmd, f"--nproc_per_node={nproc}"]
+    r = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=timeout)  # fmt: skip
     out = r.stdout + r.stderr
     if r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{out[-6000:]}")
@@ -168,29 +168,23 @@ def _stage_inputs(tmp: Path, n: int = 5, size: int = 32) -> tuple[list[str], Pat
             "device": "cpu",
         },
     }
-    (tmp / "params.yaml").write_text(yaml.safe_dump({"datasets": ["t"], "t": section}))
+    scale = {"cpu_threads": 1}  # bytes are defined for one thread count (core/determinism)
+    params = {"datasets": ["t"], "t": section, "scale": scale}
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--dataset", "t", "--prepared", str(prep), "--model", str(md)]
     common += ["--predictions", str(pr), "--borders", str(bd), "--params", str(tmp / "params.yaml")]
     return common, tmp
 
 
 def _run_stages(common: list[str], out: Path, nproc: int) -> None:
-    """attribute then evaluate into ``out``: in this process (nproc 1) or under torchrun."""
+    """attribute then evaluate into ``out``: one plain process (nproc 1) or under torchrun."""
     attr, table = out / "attr", out / "attributions.parquet"
     a_args = [*common, "--out", str(attr), "--table", str(table)]
     e_args = [*common, "--attributions", str(attr), "--table", str(table)]
     e_args += ["--out", str(out / "eval"), "--metrics-dir", str(out / "metrics")]
     e_args += ["--plots-dir", str(out / "metrics" / "plots")]
     for stage, args in (("attribute", a_args), ("evaluate", e_args)):
-        script = str(ROOT / "stages" / f"{stage}.py")
-        if nproc == 1:
-            spec = importlib.util.spec_from_file_location(f"_dist_stage_{stage}", script)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            res = CliRunner().invoke(mod.main, args, catch_exceptions=False)
-            assert res.exit_code == 0, res.output
-        else:
-            torchrun([script, *args], out, nproc)
+        torchrun([str(ROOT / "stages" / f"{stage}.py"), *args], out, 0 if nproc == 1 else nproc)
 
 
 @pytest.mark.slow

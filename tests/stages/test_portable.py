@@ -2,11 +2,12 @@
 this CPU is made to behave like another, and other bytes when the pins are off.
 
 A CPU with other instruction sets (AVX-512, or without AVX2) makes each library choose another
-code path. The caps below make this CPU do the same: ``ATEN_CPU_CAPABILITY=default`` stands for
-PyTorch choosing other vectorized kernels (as it chooses AVX-512 ones where the CPU has them),
-``ONEDNN_MAX_CPU_ISA`` and ``MKL_ENABLE_INSTRUCTIONS`` cap oneDNN and MKL as a CPU without AVX2
-would, ``NPY_DISABLE_CPU_FEATURES`` NumPy's loops. ``portable`` pins each choice, so the caps
-must change nothing; ``native`` leaves them to the CPU, so the same caps must change the model.
+code path. The caps below make this CPU do the same: ``ONEDNN_MAX_CPU_ISA`` and
+``MKL_ENABLE_INSTRUCTIONS`` cap oneDNN and MKL as a CPU without AVX2 would;
+``ATEN_CPU_CAPABILITY`` and ``NPY_DISABLE_CPU_FEATURES`` move PyTorch's and NumPy's own choice of
+kernels, as a CPU with other vector units moves it (``portable`` sets both variables itself,
+as it overrides the choice on such a CPU). ``portable`` pins each choice, so the caps must
+change nothing; ``native`` leaves them to the CPU, so the same caps must change the model.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def run(tmp: Path, mode: str, caps: dict[str, str], *, explain: bool) -> dict[st
     if explain:
         run_cmd(stage("predict", *p, "--prepared", prep, "--model", "model", "--out", "pred",
                       "--metrics", "seg.json"), out, env)  # fmt: skip
-        run_cmd(stage("borders", *p, "--predictions", "pred", "--out", "borders",
+        run_cmd(stage("borders", "--predictions", "pred", "--out", "borders",
                       "--metrics", "borders.json"), out, env)  # fmt: skip
         run_cmd(stage("attribute", *p, "--prepared", prep, "--model", "model",
                       "--predictions", "pred", "--borders", "borders", "--out", "attr",
