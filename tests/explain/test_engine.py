@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from explain.captum_ref import CUTS, S, by_key, cfg, rel
+from explain.captum_ref import CUTS, S, by_key, cfg, float32_bound, rel
 
 from seginterp.explain.engine import Explainer
 from seginterp.explain.layers import UNET_LAYERS
@@ -119,11 +119,12 @@ def test_map_helper_matches_explain_on_new_inputs(trained, records):
     for method, layer in (("deeplift", None), ("guided_gradcam", None), ("gradcam", "decoder3")):
         m = ex.map(method, x, border, layer=layer)
         assert tuple(m.shape[-2:]) == (S, S)
-        assert rel(m[0] if layer is None else m[0, 0], recs[(method, layer)].map) <= 1e-5
+        got = m[0] if layer is None else m[0, 0]
+        assert rel(got, recs[(method, layer)].map) <= float32_bound(ex.model)
     xb = torch.cat([x, (x + 0.02 * torch.randn_like(x)).clamp(0, 1)])
     batch = ex.map("guided_backprop", xb, border)
     assert batch.shape == (2, 3, S, S)
-    assert rel(batch[0], recs[("guided_backprop", None)].map) <= 1e-5
+    assert rel(batch[0], recs[("guided_backprop", None)].map) <= float32_bound(ex.model)
     native = ex.map("deeplift", xb, border, layer="bottleneck", native=True)
     assert native.shape == (2, 1, 1, 1)
 
