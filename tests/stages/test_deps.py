@@ -106,6 +106,18 @@ def test_deps_cover_every_import(stage: str) -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_that_computes_floats_depends_on_the_numerics_params(stage: str) -> None:
+    """A stage that applies ``make_deterministic`` reruns when ``scale.cpu_threads`` or
+    ``scale.numerics`` changes: both change its bytes (seginterp.core.determinism)."""
+    spec = _stages()[stage]["do"]
+    script = next(e for e in _entries(spec["cmd"]) if e.parent.name == "stages")
+    if "make_deterministic(" not in script.read_text():
+        return
+    params = set(spec["params"])
+    assert {"scale.cpu_threads", "scale.numerics"} <= params or "scale" in params, stage
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_deps_name_nothing_unused(stage: str) -> None:
     spec = _stages()[stage]["do"]
     entries = _entries(spec["cmd"])
