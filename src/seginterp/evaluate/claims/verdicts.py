@@ -1,0 +1,87 @@
+"""What the claims share: the verdict of a family of tests, one-sample tests, summaries as
+cells, and the rows a claim is judged on (each method in its majority mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seginterp.evaluate.claims.base import HELD, INCONCLUSIVE, NOT_HELD, ClaimInputs
+from seginterp.evaluate.stats import PairSpec
+
+
+def fmt(s: Mapping[str, Any], key: str = "mean") -> str:
+    """``value [lo, hi]`` of a summary (``mean``, ``median`` or ``ratio_of_means``)."""
+    v = s.get(key)
+    if v is None:
+        return "—"
+    if s.get("ci_low") is None:
+        return f"{v:.3g} (n={s['n']}: no interval)"
+    return f"{v:.3g} [{s['ci_low']:.3g}, {s['ci_high']:.3g}]"
+
+
+def decide(results: Mapping[str, Mapping[str, Any]], claimed: Mapping[str, str]) -> tuple[str, str]:
+    """Verdict and one-line reason from a family of paired tests.
+
+    Args:
+        results: :func:`~seginterp.evaluate.stats.paired_family` output.
+        claimed: pair key -> the name the claim says is better.
+    """
+    if not results:
+        return INCONCLUSIVE, "nothing to test"
+    parts, contrary, supported, untestable = [], 0, 0, 0
+    for k, r in results.items():
+        head = f"{r['a']} vs {r['b']} ({r['what']}): "
+        if not r["testable"]:
+            untestable += 1
+            parts.append(f"{head}too few images (n={r['n_nonzero']})")
+            continue
+        p = f"Holm p={r['p_holm']:.2g}"
+        if r["better"] is None:
+            parts.append(f"{head}no significant difference ({p})")
+        elif r["better"] == claimed[k]:
+            supported += 1
+            parts.append(f"{head}{r['better']} better ({p})")
+        else:
+            contrary += 1
+            parts.append(f"{head}{r['better']} better, against the claim ({p})")
+    why = "; ".join(parts)
+    if contrary:
+        return NOT_HELD, why
+    if supported == len(results):
+        return HELD, why
+    if untestable == len(results):
+        return INCONCLUSIVE, "too few images to test: " + why
+    return INCONCLUSIVE, why
+
+
+def one_sample(name: str, values: np.ndarray, null: float, greater: bool, what: str) -> PairSpec:
+    """A one-sample signed-rank test of ``values − null`` as a pair (``name`` vs ``null``):
+    ``better`` = ``name`` when the values are significantly above ``null`` (``greater``) or
+    below it (not ``greater``)."""
+    v = np.asarray(values, dtype=np.float64)
+    return PairSpec(name, f"{null:g}", v, np.full_like(v, null), what, not greater)
+
+
+def majority_mode(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each (method, layer) in its most frequent mode (ties: the first seen)."""
+    if not len(df):
+        return df
+    keys = df["method"].astype(str) + "@" + df["layer"].fillna("-").astype(str)
+    counts = df.assign(k=keys).groupby(["k", "mode"], sort=False).size().reset_index(name="c")
+    best = counts.sort_values("c", ascending=False, kind="stable").drop_duplicates("k")
+    keep = set(zip(best["k"], best["mode"], strict=True))
+    mask = [(k, m) in keep for k, m in zip(keys, df["mode"], strict=True)]
+    return df[np.asarray(mask, dtype=bool)]
+
+
+def region_rows(ci: ClaimInputs, per: str) -> pd.DataFrame:
+    """The trained model's region rows of the model-level methods (``per="method"``, majority
+    mode) or of the layer methods (``per="layer method"``)."""
+    reg = ci.regions
+    if per == "method":
+        return majority_mode(reg[reg["level"] == "model"])
+    return reg[reg["level"] == "layer"]
