@@ -5,9 +5,9 @@ from evaluate.test_regions import _square
 from evaluate.toys import S, square_border, tiny_unet
 
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.null import MapPair, aggregate_null, randomized_pairs
+from seginterp.evaluate.null import aggregate_null
+from seginterp.evaluate.randomized import MapPair, randomize_weights, randomized_pairs
 from seginterp.evaluate.regions import null_region_rows, region_masks
-from seginterp.evaluate.sanity import randomize_weights
 from seginterp.explain.store import ImageMaps, MapKey
 
 

@@ -5,12 +5,8 @@ import torch
 from captum.attr import Saliency
 from torch import nn
 
-from seginterp.evaluate.sanity import (
-    aggregate_sanity,
-    randomize_weights,
-    rank_correlation,
-    sanity_verdict,
-)
+from seginterp.evaluate.randomized import randomize_weights
+from seginterp.evaluate.sanity import aggregate_sanity, rank_correlation, sanity_verdict
 from seginterp.evaluate.stats import summary
 
 S = 32

@@ -38,7 +38,7 @@ from seginterp.evaluate.stats import summary
 from seginterp.explain.store import ImageMaps, MapKey
 
 if TYPE_CHECKING:
-    from seginterp.evaluate.null import MapPair
+    from seginterp.evaluate.randomized import MapPair
 
 REGIONS: tuple[str, ...] = ("band", "inside", "outside")
 COVERAGE_MASS = 0.9  # coverage_90: the fraction of pixels holding this share of |mass|
@@ -164,7 +164,7 @@ def null_region_rows(
     """Region rows of the trained and the randomized model's maps of the same functions.
 
     Args:
-        pairs: :func:`seginterp.evaluate.null.randomized_pairs` of one image.
+        pairs: :func:`seginterp.evaluate.randomized.randomized_pairs` of one image.
         pred, border: (H, W) the trained model's prediction and border (the regions of both).
 
     Returns:

@@ -48,11 +48,11 @@ from seginterp.evaluate.claims import ClaimInputs, claims_document, claims_markd
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.figures import ImageRow, choose_images
 from seginterp.evaluate.infidelity_tables import plot_view
-from seginterp.evaluate.null import randomized_pairs
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.plots_dir import write_plots_dir
+from seginterp.evaluate.randomized import randomize_weights, randomized_pairs
 from seginterp.evaluate.regions import null_region_rows, region_rows
-from seginterp.evaluate.sanity import SANITY_COLUMNS, randomize_weights, sanity_rows
+from seginterp.evaluate.sanity import SANITY_COLUMNS, sanity_rows
 from seginterp.evaluate.scoring import infidelity_rows
 from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS, sensitivity_rows
 from seginterp.evaluate.summary import methods_document, summary_document

@@ -7,27 +7,23 @@ statistics reset too), explaining the same function (mean logit over the trained
 border). Spearman rank correlation over pixels of the channel-summed maps, signed and of absolute
 values (Adebayo et al. report both, since randomization can flip signs). High correlation: the
 method is insensitive to the model (it behaves like an edge detector of the input). The maps of
-both models come from :func:`seginterp.evaluate.null.randomized_pairs`; each method gets a
+both models come from :func:`seginterp.evaluate.randomized.randomized_pairs`; each method gets a
 verdict (:func:`sanity_verdict`), "too few images" below 3 images.
 """
 
 from __future__ import annotations
 
-import copy
-import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from scipy.stats import spearmanr
-from torch import nn
 
 from seginterp.evaluate.regions import to_2d
 from seginterp.evaluate.stats import MIN_CI_VALUES, summary
 
 if TYPE_CHECKING:
-    from seginterp.evaluate.null import MapPair
+    from seginterp.evaluate.randomized import MapPair
 
 SANITY_COLUMNS: tuple[str, ...] = (
     "id",
@@ -44,34 +40,6 @@ SANITY_RHO = 0.5
 """Verdict threshold on the rank correlation of |maps| between the trained and the randomized
 model: below, the map changes with the weights; above, it does not (it mostly reflects the
 input or the architecture)."""
-
-# Salt of the re-initialization seed: a fixed string (the module's former dotted name), not
-# __name__, so that moving this module does not change the randomized weights.
-_SALT = "seginterp.sanity.randomize"
-
-
-def randomize_weights(model: nn.Module, seed: int) -> nn.Module:
-    """A deep copy of ``model`` (same mode) with every parameter re-initialized, seeded.
-
-    The generator is seeded with a value derived from ``seed`` (not ``seed`` itself), so a model
-    built under ``torch.manual_seed(seed)`` is not re-drawn with its own initial weights. Modules
-    without ``reset_parameters`` but with parameters of their own are refused: a partly trained
-    copy would make the check look better than it is.
-    """
-    rnd = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(zlib.crc32(f"{_SALT}:{int(seed)}".encode()))
-        for name, module in rnd.named_modules():
-            own = list(module.parameters(recurse=False))
-            reset = getattr(module, "reset_parameters", None)
-            if callable(reset):
-                reset()
-            elif own:
-                raise TypeError(
-                    f"module {name or '<root>'} ({type(module).__name__}) has parameters but no "
-                    "reset_parameters(); cannot re-initialize it"
-                )
-    return rnd
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
@@ -93,7 +61,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
 
 def sanity_rows(image_id: str, index: int, pairs: Sequence[MapPair]) -> list[dict[str, Any]]:
     """The sanity table rows of one image: one per model-level map pair
-    (:func:`seginterp.evaluate.null.randomized_pairs`), with :func:`rank_correlation`."""
+    (:func:`seginterp.evaluate.randomized.randomized_pairs`), with :func:`rank_correlation`."""
     return [
         {
             "id": image_id,
