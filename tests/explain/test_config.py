@@ -6,9 +6,9 @@ import pytest
 import yaml
 from support import ROOT
 
-from seginterp.core.params import ParamsError
+from seginterp.core.params import ParamsError, from_mapping
 from seginterp.core.registry import UnknownNameError
-from seginterp.explain.config import AttributeConfig, attribute_config_from_params
+from seginterp.explain.config import AttributeConfig
 
 
 def test_unknown_names_list_valid_ones():
@@ -23,7 +23,7 @@ def test_unknown_names_list_valid_ones():
     with pytest.raises(ValueError, match="zeros, blur, mean"):
         AttributeConfig(deeplift_baseline="noise")
     with pytest.raises(ParamsError, match="valid keys"):
-        attribute_config_from_params({"methodz": ["saliency"]})
+        from_mapping(AttributeConfig, {"methodz": ["saliency"]})
     with pytest.raises(ParamsError, match="valid keys"):
         AttributeConfig.from_params({"d": {"attribute": {"methodz": []}}}, "d")
 
@@ -32,5 +32,5 @@ def test_params_yaml_sections_build():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for name in params["datasets"]:
         cfg = AttributeConfig.from_params(params, name)
-        assert cfg == attribute_config_from_params(params[name]["attribute"])
+        assert cfg == from_mapping(AttributeConfig, params[name]["attribute"])
         assert cfg.methods and cfg.nonlinear_mode in ("exact", "sampled")

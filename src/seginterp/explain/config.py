@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from seginterp.core.params import StageConfig, from_mapping
+from seginterp.core.params import StageConfig
 
 BASELINES: tuple[str, ...] = ("zeros", "blur", "mean")
 NONLINEAR_MODES: tuple[str, ...] = ("exact", "sampled")
@@ -101,9 +100,3 @@ class AttributeConfig(StageConfig):
             raise ValueError(f"attribute.max_images must be >= 0 or null, got {self.max_images}")
         if not self.blur_sigma > 0:
             raise ValueError(f"attribute.blur_sigma must be > 0, got {self.blur_sigma}")
-
-
-def attribute_config_from_params(section: Mapping[str, Any]) -> AttributeConfig:
-    """Build from the section ``params[D]['attribute']`` itself (prefer
-    :meth:`AttributeConfig.from_params`); unknown keys and names fail listing valid ones."""
-    return from_mapping(AttributeConfig, section, "attribute")
