@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seginterp.explain.engine import MapRecord
+from seginterp.explain.records import MapRecord
 from seginterp.explain.store import (
     TABLE_COLUMNS,
     MapKey,

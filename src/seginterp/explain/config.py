@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar
 
 from seginterp.core.params import StageConfig
+
+if TYPE_CHECKING:
+    from torch import nn
 
 BASELINES: tuple[str, ...] = ("zeros", "blur", "mean")
 NONLINEAR_MODES: tuple[str, ...] = ("exact", "sampled")
@@ -100,3 +103,34 @@ class AttributeConfig(StageConfig):
             raise ValueError(f"attribute.max_images must be >= 0 or null, got {self.max_images}")
         if not self.blur_sigma > 0:
             raise ValueError(f"attribute.blur_sigma must be > 0, got {self.blur_sigma}")
+
+
+def runnable_methods(
+    cfg: AttributeConfig, model: nn.Module
+) -> tuple[AttributeConfig, dict[str, str]]:
+    """``cfg`` without the methods ``model`` cannot run, and method name -> why, for each removed.
+
+    The DeepLIFT methods (model and layer level) are removed when DeepLIFT cannot be exact on the
+    Captum-safe ``model`` (:func:`~seginterp.explain.deeplift_check.deeplift_blockers`: a
+    normalisation by the input's own statistics, a product or softmax of the input...); the
+    reason names the first offending module. Every other method runs on every model.
+    """
+    from seginterp.explain.deeplift_check import deeplift_blockers
+    from seginterp.explain.registry import LAYER_METHODS, METHODS
+
+    wanted = [METHODS.get(m) for m in cfg.methods]
+    wanted += [LAYER_METHODS.get(m) for m in cfg.layer_methods]
+    deeplift = sorted({method.name for method in wanted if method.deeplift})
+    if not deeplift:
+        return cfg, {}
+    problems = deeplift_blockers(model)
+    if not problems:
+        return cfg, {}
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    reason = f"DeepLIFT cannot be exact on {type(model).__name__}: {problems[0]}{more}"
+    kept = replace(
+        cfg,
+        methods=tuple(m for m in cfg.methods if m not in deeplift),
+        layer_methods=tuple(m for m in cfg.layer_methods if m not in deeplift),
+    )
+    return kept, dict.fromkeys(deeplift, reason)

@@ -1,4 +1,7 @@
-"""Every configured map of one image, each with the pixels it explains.
+"""Every configured map of one image, each with the pixels it explains; maps of a batch.
+
+:meth:`Explainer.explain`, :meth:`Explainer.map` and :meth:`Explainer.maps` hand their maps, each
+with the pixel set it explains, to one dispatcher (:meth:`Explainer._compute`), per pixel set:
 
 - linear methods (``method.is_linear(cfg)``): their Captum rule on ``f`` once -> mode ``one-pass``;
   the maps that read a shared pass (:mod:`seginterp.explain.passes`: the gradient pass for
@@ -27,16 +30,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from seginterp.explain.captum_safe import captum_safe, is_captum_safe
 from seginterp.explain.completeness import is_cut
-from seginterp.explain.config import AttributeConfig
-from seginterp.explain.deeplift_check import deeplift_blockers
+from seginterp.explain.config import AttributeConfig, runnable_methods
 from seginterp.explain.exact import exact_maps
 from seginterp.explain.layers import get_layer, resolve_layer, resolve_layers
 from seginterp.explain.methods.base import Method
+from seginterp.explain.records import MapRecord, upsample
 from seginterp.explain.registry import LAYER_METHODS, METHODS
 from seginterp.explain.target import BorderMeanLogit, PixelSet, as_border, make_baseline
 from seginterp.model.net import resolve_device
@@ -47,38 +49,18 @@ Request = tuple[Method, "str | None"]
 WantedMap = tuple[str, "str | None", "np.ndarray | torch.Tensor"]
 """A map asked of :meth:`Explainer.maps`: method name, layer name (layer methods, else None), and
 the pixels (H, W) bool whose mean logit it explains."""
+Job = tuple[Method, "str | None", PixelSet]
+"""A map :meth:`Explainer._compute` makes: a request and the pixels it explains."""
 
 
-@dataclass
-class MapRecord:
-    """One map of one image.
+@dataclass(frozen=True)
+class _Done:
+    """A map made by :meth:`Explainer._compute` (detached; model level (B, C, H, W), layer level
+    (B, 1, h, w)), the seconds of the run that made it, whether that run made other maps too."""
 
-    ``map``: model level (C, H, W) float32 in input channels; layer level (H, W) float32, the
-    channel-summed layer map upsampled (bilinear) to the input. ``native``: layer level (h, w)
-    at the layer's resolution, else None. ``pixels``: (H, W) bool, the sampled pixels a
-    ``sampled(K)`` map explains, else None. ``shared``: produced by one pass together with
-    other maps (the exact pass of the nonlinear maps, or a shared gradient or DeepLIFT pass of
-    the linear maps); its ``seconds`` is then that whole pass's time, which those maps share (do
-    not sum them). ``delta_f``: ``f(x) − f(x₀)`` (float64) for a method that claims
-    completeness, else None. ``completeness``: what the map's sum equals:
-    ``exact`` (Δf, up to float rounding: DeepLIFT, layer DeepLIFT at a cut layer),
-    ``approximate`` (Δf up to the path-integral error: Integrated Gradients), ``partial`` (a layer
-    that skip connections bypass: Δf minus the DeepLIFT contributions of those skips), else None.
-    """
-
-    method: str
-    layer: str | None
-    mode: str
-    variant: str
-    map: np.ndarray
-    native: np.ndarray | None
+    map: torch.Tensor
     seconds: float
-    n_border: int
-    n_explained: int
-    pixels: np.ndarray | None = None
-    shared: bool = False
-    delta_f: float | None = None
-    completeness: str | None = None
+    shared: bool
 
 
 @contextlib.contextmanager
@@ -94,41 +76,6 @@ def quiet_captum() -> Iterator[None]:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _upsample(native: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, 1, h, w) -> (B, 1, H, W), bilinear."""
-    if tuple(native.shape[-2:]) == tuple(size):
-        return native
-    return F.interpolate(native, size=size, mode="bilinear", align_corners=False)
-
-
-def runnable_methods(
-    cfg: AttributeConfig, model: nn.Module
-) -> tuple[AttributeConfig, dict[str, str]]:
-    """``cfg`` without the methods ``model`` cannot run, and method name -> why, for each removed.
-
-    The DeepLIFT methods (model and layer level) are removed when DeepLIFT cannot be exact on the
-    Captum-safe ``model`` (:func:`~seginterp.explain.deeplift_check.deeplift_blockers`: a
-    normalisation by the input's own statistics, a product or softmax of the input...); the
-    reason names the first offending module. Every other method runs on every model.
-    """
-    wanted = [METHODS.get(m) for m in cfg.methods]
-    wanted += [LAYER_METHODS.get(m) for m in cfg.layer_methods]
-    deeplift = sorted({method.name for method in wanted if method.deeplift})
-    if not deeplift:
-        return cfg, {}
-    problems = deeplift_blockers(model)
-    if not problems:
-        return cfg, {}
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    reason = f"DeepLIFT cannot be exact on {type(model).__name__}: {problems[0]}{more}"
-    kept = replace(
-        cfg,
-        methods=tuple(m for m in cfg.methods if m not in deeplift),
-        layer_methods=tuple(m for m in cfg.layer_methods if m not in deeplift),
-    )
-    return kept, dict.fromkeys(deeplift, reason)
 
 
 class Explainer:
@@ -202,14 +149,14 @@ class Explainer:
     def explain(
         self, x: torch.Tensor | np.ndarray, border: np.ndarray | torch.Tensor, *, key: int = 0
     ) -> list[MapRecord]:
-        """All configured maps of one image, in the order of ``requests``.
+        """All configured maps of one image, in the order of ``requests``: the linear maps of
+        ``f`` over ``border``, the nonlinear ones over :meth:`_pixel_set` (see :meth:`_compute`).
 
         Args:
             x: (1, C, H, W) input in [0, 1].
             border: (H, W) bool, the frozen border ``B`` (non-empty).
             key: seeds the border sample (with ``cfg.seed``); use the image's row index.
         """
-        cfg = self.cfg
         x = self._input(x)
         if x.shape[0] != 1:
             raise ValueError(f"explain takes one image (1, C, H, W), got {tuple(x.shape)}")
@@ -218,28 +165,12 @@ class Explainer:
             raise ValueError(f"border {tuple(b.shape)} vs image {tuple(x.shape[-2:])}")
         f = BorderMeanLogit(self.model, b)
         base = self.baseline(x)
-        size = (x.shape[-2], x.shape[-1])
-        out: dict[int, MapRecord] = {}
-        passes, alone, nonlinear = self._plan(self.requests)
-        whole = PixelSet.whole(b.cpu().numpy(), "one-pass")
-        for i in alone:
-            method, layer = self.requests[i]
-            m, dt = self._timed(self._one_pass, method, layer, f, x, base)
-            out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border)
-        for ids in passes:
-            todo = [self.requests[i] for i in ids]
-            maps, dt = self._timed(self._shared, todo, f, x, base)
-            for i, (method, layer), m in zip(ids, todo, maps, strict=True):
-                out[i] = _record(method, layer, cfg, m, size, whole, dt, f.n_border, len(ids) > 1)
-        if nonlinear:
-            pixels = self._pixel_set(b, key)
-            todo = [self.requests[i] for i in nonlinear]
-            maps, dt = self._timed(self._exact, todo, x, pixels.tensor(self.device))
-            for i, m in zip(nonlinear, maps, strict=True):
-                method, layer = self.requests[i]
-                shared = len(maps) > 1
-                out[i] = _record(method, layer, cfg, m, size, pixels, dt, f.n_border, shared)
-        records = [out[i] for i in range(len(self.requests))]
+        whole, sample = PixelSet.whole(b.cpu().numpy(), "one-pass"), self._pixel_set(b, key)
+        jobs = [(m, n, whole if m.is_linear(self.cfg) else sample) for m, n in self.requests]
+        records = [
+            MapRecord.of(m, n, self.cfg, d.map, p, d.seconds, d.shared, f.n_border)
+            for (m, n, p), d in zip(jobs, self._compute(jobs, x, base), strict=True)
+        ]
         self._annotate(records, f, x, base)
         return records
 
@@ -264,26 +195,14 @@ class Explainer:
             ``native=True``. Detached, on the explainer's device.
         """
         x = self._input(x)
-        spec = METHODS.get(method) if layer is None else LAYER_METHODS.get(method)
-        b = as_border(border)
-        f = BorderMeanLogit(self.model, b)
         base = self.baseline(x) if baseline is None else baseline.to(x)
-        if spec.is_linear(self.cfg):
-            with quiet_captum():
-                m = self._one_pass(spec, layer, f, x, base)
-        else:
-            pixels = PixelSet.whole(b.cpu().numpy()).tensor(self.device)
-            parts = [self._exact([(spec, layer)], x[i : i + 1], pixels)[0] for i in range(len(x))]
-            m = torch.cat(parts, dim=0)
-        if layer is not None and not native:
-            m = _upsample(m, (x.shape[-2], x.shape[-1]))
-        return m
+        job = (*_request(method, layer), _whole(border))
+        m = self._compute([job], x, base)[0].map
+        return m if layer is None or native else upsample(m, (x.shape[-2], x.shape[-1]))
 
     def maps(self, x: torch.Tensor | np.ndarray, wanted: Sequence[WantedMap]) -> list[torch.Tensor]:
         """Many maps of each input of a batch, each equal to :meth:`map` (upsampled), sharing
-        passes: per pixel set, the linear maps that read a shared pass from one run of it
-        (:mod:`seginterp.explain.passes`), and the nonlinear maps from one :func:`exact_maps` per
-        input.
+        passes per pixel set (see :meth:`_compute`).
 
         Args:
             x: (B, C, H, W) inputs in [0, 1].
@@ -294,34 +213,49 @@ class Explainer:
             (B, C, H, W), layer level (B, 1, H, W). Detached, on the explainer's device.
         """
         x = self._input(x)
+        jobs = [(*_request(m, n), _whole(p)) for m, n, p in wanted]
         size = (x.shape[-2], x.shape[-1])
-        groups: dict[tuple[tuple[int, ...], bytes], list[int]] = {}
-        for i, (_, _, pixels) in enumerate(wanted):
-            p = np.asarray(pixels.cpu() if isinstance(pixels, torch.Tensor) else pixels, bool)
-            groups.setdefault((p.shape, p.tobytes()), []).append(i)
-        base = self.baseline(x)
-        out: dict[int, torch.Tensor] = {}
-        with quiet_captum():
-            for group in groups.values():
-                b = as_border(wanted[group[0]][2])
-                f = BorderMeanLogit(self.model, b)
-                requests = [_request(*wanted[i][:2]) for i in group]
-                passes, alone, nonlinear = self._plan(requests)
-                for k in alone:
-                    out[group[k]] = self._one_pass(*requests[k], f, x, base)
-                for ks in passes:
-                    maps = self._shared([requests[k] for k in ks], f, x, base)
-                    out |= {group[k]: m for k, m in zip(ks, maps, strict=True)}
-                if nonlinear:
-                    todo = [requests[k] for k in nonlinear]
-                    pixels = PixelSet.whole(b.cpu().numpy()).tensor(self.device)
-                    parts = [self._exact(todo, x[j : j + 1], pixels) for j in range(len(x))]
-                    for n, k in enumerate(nonlinear):
-                        out[group[k]] = torch.cat([p[n] for p in parts], dim=0)
         return [
-            out[i] if layer is None else _upsample(out[i], size)
-            for i, (_, layer, _) in enumerate(wanted)
+            done.map if layer is None else upsample(done.map, size)
+            for (_, layer, _), done in zip(
+                jobs, self._compute(jobs, x, self.baseline(x)), strict=True
+            )
         ]
+
+    def _compute(self, jobs: Sequence[Job], x: torch.Tensor, base: torch.Tensor) -> list[_Done]:
+        """The maps of ``jobs`` for each input of ``x`` (B, C, H, W), in order; the dispatcher
+        behind :meth:`explain`, :meth:`map` and :meth:`maps`.
+
+        Per pixel set (in order of first use), its linear maps explain its mean logit ``f``
+        (:class:`BorderMeanLogit`): each shared pass (:mod:`seginterp.explain.passes`) runs once
+        for every map that reads it, at every layer they name; a linear map without a shared
+        rule is its own Captum call (``baseline`` ``base``). Its nonlinear maps are exact over
+        it, all of them from one :func:`exact_maps` per input. A result carries the seconds of
+        the run that made it and whether other maps came from that run (``shared``).
+        """
+        groups: dict[tuple[tuple[int, ...], bytes], list[int]] = {}
+        for i, (_, _, pixels) in enumerate(jobs):
+            groups.setdefault(pixels.key, []).append(i)
+        out: dict[int, _Done] = {}
+        for ids in groups.values():
+            pixels = jobs[ids[0]][2]
+            f = BorderMeanLogit(self.model, pixels.border)
+            linear = [i for i in ids if jobs[i][0].is_linear(self.cfg)]
+            runs = [[i] for i in linear if jobs[i][0].shared is None]
+            passes: dict[str, list[int]] = {}
+            for i in linear:
+                if (shared := jobs[i][0].shared) is not None:
+                    passes.setdefault(shared.source.name, []).append(i)
+            for run in [*runs, *passes.values()]:
+                maps, dt = self._timed(self._linear, [jobs[i][:2] for i in run], f, x, base)
+                out |= {i: _Done(m, dt, len(run) > 1) for i, m in zip(run, maps, strict=True)}
+            nonlinear = [i for i in ids if i not in linear]
+            if nonlinear:
+                todo = [jobs[i][:2] for i in nonlinear]
+                maps, dt = self._timed(self._exact, todo, x, pixels.tensor(self.device))
+                shared = len(nonlinear) > 1
+                out |= {i: _Done(m, dt, shared) for i, m in zip(nonlinear, maps, strict=True)}
+        return [out[i] for i in range(len(jobs))]
 
     def _annotate(
         self, records: list[MapRecord], f: nn.Module, x: torch.Tensor, base: torch.Tensor
@@ -351,50 +285,34 @@ class Explainer:
             return PixelSet.sample(b, self.cfg.sample_k, self.cfg.seed, key)
         return PixelSet.whole(b)
 
-    def _plan(self, requests: Sequence[Request]) -> tuple[list[list[int]], list[int], list[int]]:
-        """Indices of ``requests`` by how they are computed: one group per shared pass (the
-        linear maps that read it), the linear maps computed alone, the nonlinear maps."""
-        passes: dict[str, list[int]] = {}
-        alone: list[int] = []
-        nonlinear: list[int] = []
-        for i, (method, _) in enumerate(requests):
-            if not method.is_linear(self.cfg):
-                nonlinear.append(i)
-            elif method.shared is not None:
-                passes.setdefault(method.shared.source.name, []).append(i)
-            else:
-                alone.append(i)
-        return list(passes.values()), alone, nonlinear
-
-    def _one_pass(
-        self, method: Method, layer: str | None, f: nn.Module, x: torch.Tensor, base: torch.Tensor
-    ) -> torch.Tensor:
-        """The one-pass map of ``method`` (detached): read from its shared pass when it has one
-        (so a map alone equals the same map made together with others), else its Captum call."""
-        if method.shared is not None:
-            return self._shared([(method, layer)], f, x, base)[0]
-        module = None if layer is None else self.layer(layer)
-        return method.run_one_pass(f, x, base, self.cfg, module).detach()
-
-    def _shared(
+    def _linear(
         self, requests: Sequence[Request], f: nn.Module, x: torch.Tensor, base: torch.Tensor
     ) -> list[torch.Tensor]:
-        """The maps of ``requests`` (all reading one shared pass) from one run of that pass, at
-        every layer they name (detached, in order)."""
-        sources = {method.shared.source for method, _ in requests if method.shared is not None}
-        if len(sources) != 1 or len(requests) == 0:
-            raise RuntimeError(f"maps of one shared pass expected, got {requests}")
-        names = list(dict.fromkeys(layer for _, layer in requests if layer is not None))
-        result = sources.pop().run(f, x, base, {name: self.layer(name) for name in names})
-        return [method.read_shared(result, layer).detach() for method, layer in requests]
+        """The one-pass maps of ``requests`` (detached, in order): one map without a shared rule
+        from its Captum call, else maps that all read one shared pass from one run of it (so a
+        map alone equals the same map made together with others)."""
+        method, layer = requests[0]
+        if method.shared is None:
+            module = None if layer is None else self.layer(layer)
+            return [method.run_one_pass(f, x, base, self.cfg, module).detach()]
+        names = list(dict.fromkeys(n for _, n in requests if n is not None))
+        result = method.shared.source.run(f, x, base, {n: self.layer(n) for n in names})
+        return [m.read_shared(result, n).detach() for m, n in requests]
 
     def _exact(
         self, requests: Sequence[Request], x: torch.Tensor, pixels: torch.Tensor
     ) -> list[torch.Tensor]:
-        """The exact maps of ``requests`` for ``x`` (1, C, H, W), averaged over ``pixels``."""
+        """The exact maps of ``requests`` for ``x`` (B, C, H, W), averaged over ``pixels``: one
+        :func:`exact_maps` per input for all of them."""
         rules = [method.exact_rule(self.cfg, layer) for method, layer in requests]
         modules = {name: self.layer(name) for rule in rules for name in rule.layers}
-        return exact_maps(self.model, x, pixels, rules, modules, chunk_size=self.cfg.chunk_size)
+        parts = [
+            exact_maps(
+                self.model, x[j : j + 1], pixels, rules, modules, chunk_size=self.cfg.chunk_size
+            )
+            for j in range(len(x))
+        ]
+        return [torch.cat([p[i] for p in parts]) for i in range(len(rules))]
 
     def _timed(self, fn: Callable[..., T], *args: Any) -> tuple[T, float]:
         """``fn(*args)`` and its wall time (the device synchronized before and after)."""
@@ -411,33 +329,6 @@ def _request(method: str, layer: str | None) -> Request:
     return (METHODS.get(method) if layer is None else LAYER_METHODS.get(method)), layer
 
 
-def _record(
-    method: Method,
-    layer: str | None,
-    cfg: AttributeConfig,
-    m: torch.Tensor,
-    size: tuple[int, int],
-    pixels: PixelSet,
-    seconds: float,
-    n_border: int,
-    shared: bool = False,
-) -> MapRecord:
-    """The record of map ``m``: model level (1, C, H, W), layer level (1, 1, h, w)."""
-    if layer is None:
-        arr, native = m[0].float().cpu().numpy(), None
-    else:
-        arr = _upsample(m, size)[0, 0].float().cpu().numpy()
-        native = m[0, 0].float().cpu().numpy()
-    return MapRecord(
-        method.name,
-        layer,
-        mode=pixels.mode,
-        variant=method.variant(cfg),
-        map=arr,
-        native=native,
-        seconds=seconds,
-        n_border=n_border,
-        n_explained=pixels.n,
-        pixels=pixels.mask,
-        shared=shared,
-    )
+def _whole(pixels: np.ndarray | torch.Tensor) -> PixelSet:
+    """Every pixel of ``pixels`` (H, W) bool, as an ``exact`` pixel set."""
+    return PixelSet.whole(as_border(pixels).cpu().numpy())

@@ -36,7 +36,7 @@ import pandas as pd
 from seginterp.core.io import write_npz
 
 if TYPE_CHECKING:
-    from seginterp.explain.engine import MapRecord
+    from seginterp.explain.records import MapRecord
 
 TABLE_COLUMNS: tuple[str, ...] = (
     "id",

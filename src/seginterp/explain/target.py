@@ -57,25 +57,39 @@ def border_mean_logit(model: nn.Module, border: np.ndarray | torch.Tensor) -> Bo
 
 @dataclass(frozen=True)
 class PixelSet:
-    """The border pixels a map averages over.
+    """The pixels a map explains (the mean logit over them) or averages over.
 
-    ``flat``: (k,) int64 sorted flat indices ``row * W + col``; ``mode``: ``one-pass`` (a linear
-    map of ``f``), ``exact`` (the mean over all of ``B``) or ``sampled(K)``; ``mask``: (H, W) bool
-    of a sample (the pixels a ``sampled(K)`` map explains), else None.
+    ``border``: (H, W) bool, the pixels; ``mode``: ``one-pass`` (a linear map of their mean
+    logit), ``exact`` (the mean over all of ``B``, or over a given pixel set) or ``sampled(K)``
+    (a seeded sample of ``B``).
     """
 
-    flat: np.ndarray
+    border: np.ndarray
     mode: str
-    mask: np.ndarray | None = None
+
+    @property
+    def flat(self) -> np.ndarray:
+        """(k,) int64 sorted flat indices ``row * W + col``."""
+        return np.flatnonzero(self.border.ravel())
 
     @property
     def n(self) -> int:
-        return len(self.flat)
+        return int(np.count_nonzero(self.border))
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """(H, W) bool of a sample (the pixels a ``sampled(K)`` map explains), else None."""
+        return self.border if self.mode.startswith("sampled") else None
+
+    @property
+    def key(self) -> tuple[tuple[int, ...], bytes]:
+        """Equal for equal pixels (any mode)."""
+        return self.border.shape, self.border.tobytes()
 
     @classmethod
     def whole(cls, border: np.ndarray, mode: str = "exact") -> PixelSet:
         """Every pixel of ``border`` (H, W) bool."""
-        return cls(np.flatnonzero(np.asarray(border).ravel()), mode)
+        return cls(np.array(border, dtype=bool), mode)
 
     @classmethod
     def sample(cls, border: np.ndarray, k: int, seed: int, key: int) -> PixelSet:
@@ -84,12 +98,12 @@ class PixelSet:
         border = np.asarray(border)
         flat = np.flatnonzero(border.ravel())
         if k >= len(flat):
-            return cls(flat, "exact")
+            return cls.whole(border)
         rng = np.random.default_rng([seed, int(key)])
         chosen = np.sort(rng.choice(flat, size=k, replace=False))
         mask = np.zeros(border.size, dtype=bool)
         mask[chosen] = True
-        return cls(chosen, f"sampled({k})", mask.reshape(border.shape))
+        return cls(mask.reshape(border.shape), f"sampled({k})")
 
     def tensor(self, device: torch.device) -> torch.Tensor:
         """(k,) long tensor of ``flat`` on ``device``."""
