@@ -9,9 +9,7 @@ import pytest
 import torch
 from captum.attr import LayerDeepLift
 from explain.captum_ref import CUTS, random_smp, random_unet
-
-from seginterp.explain.captum_safe import captum_safe
-from seginterp.explain.completeness import (
+from explain.skips import (
     bypassing_skips,
     cut_layers,
     detached,
@@ -20,6 +18,8 @@ from seginterp.explain.completeness import (
     skip_channels,
     skip_contributions,
 )
+
+from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.deeplift_check import UnsupportedEncoderError
 from seginterp.explain.layers import UNET_LAYERS, get_layer, layer_table
 from seginterp.explain.target import BorderMeanLogit, make_baseline
