@@ -10,11 +10,12 @@ import torch
 import torch.nn.functional as F
 from captum.attr import DeepLift, LayerDeepLift
 from explain.captum_ref import CUTS, DEC, random_smp, random_unet
+from explain.refused import REFUSED
 from explain.skips import cut_layers, modules_are_cut
 from torch import nn
 
 from seginterp.explain.captum_safe import captum_safe
-from seginterp.explain.deeplift_check import REFUSED, UnsupportedEncoderError, deeplift_blockers
+from seginterp.explain.deeplift_check import UnsupportedEncoderError, deeplift_blockers
 from seginterp.explain.layers import get_layer
 from seginterp.explain.target import border_mean_logit, make_baseline
 from seginterp.model.architectures import ARCHITECTURES

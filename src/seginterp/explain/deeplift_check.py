@@ -9,9 +9,10 @@ quotients of two functions of the input (attention gates, ``matmul`` attention) 
 Captum rule is a heuristic, not exact). :func:`check_deeplift` refuses the model with an error
 naming them (e.g. mobilenet_v2: ReLU6; FPN: GroupNorm; MAnet: its attention products).
 
-:data:`REFUSED` lists the smp architecture x encoder combinations refused, and why (tested). The
-pipeline does not stop on them: :func:`seginterp.explain.engine.runnable_methods` drops the
-DeepLIFT maps there and records the reason.
+The smp architecture x encoder combinations refused, and why, are listed and tested in
+``tests/explain/refused.py``. The pipeline does not stop on them:
+:func:`seginterp.explain.config.runnable_methods` drops the DeepLIFT maps there and records the
+reason.
 """
 
 from __future__ import annotations
@@ -87,74 +88,6 @@ _PRODUCT_FUNCS = frozenset(
 #: quotients: nonlinear when the divisor depends on the input
 _QUOTIENT_FUNCS = frozenset("div div_ divide true_divide __truediv__ __itruediv__".split())
 _RQUOTIENT_FUNCS = frozenset({"__rtruediv__"})  # (self=divisor, other)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """An smp architecture x encoder combination on which DeepLIFT is refused, and why."""
-
-    architecture: str  #: ``smp.create_model`` name
-    encoders: tuple[str, ...]  #: smp encoder names tested (all three families when refused for all)
-    module: str  #: the offending module path(s), as the error names them
-    reason: str
-    settings: str = ""  #: smp arguments that make it so (empty: smp's defaults)
-
-
-_FAMILIES = ("resnet18", "vgg11_bn", "densenet121")
-REFUSED: tuple[Refusal, ...] = (
-    Refusal(
-        "fpn",
-        _FAMILIES,
-        "decoder.seg_blocks.*.block.*.block.1",
-        "GroupNorm is not affine in its input (it divides by the input's own standard deviation "
-        "per group); smp 0.6's FPN always uses GroupNorm(32) in its segmentation blocks",
-    ),
-    Refusal(
-        "manet",
-        _FAMILIES,
-        "decoder.center (PABBlock), decoder.center.map_softmax, decoder.blocks.0-3 (MFABBlock)",
-        "the position-attention block multiplies two functions of the input (matmul of query "
-        "and key, then of the Softmax map and the values) and each MFAB block gates "
-        "x * (sigmoid + sigmoid) of the input; DeepLift propagates a product by its gradient at "
-        "x (u(x)Δv + v(x)Δu, not Δ(uv)) and Softmax by a heuristic, and Captum has no rule "
-        "that makes either exact; the PAB block lies on every path, so no DeepLIFT map of MAnet "
-        "is exact",
-    ),
-    Refusal(
-        "upernet",
-        _FAMILIES,
-        "decoder.feature_norms.* (LayerNorm2d)",
-        "LayerNorm2d is not affine in its input (it normalises by the input's own statistics); "
-        "it lies on every path of smp 0.6's UPerNet",
-    ),
-    Refusal(
-        "deeplabv3plus",
-        ("vgg11_bn", "densenet121"),
-        "encoder",
-        "not buildable: smp's DeepLabV3+ dilates the encoder (output stride 8 or 16), which "
-        "VGG and DenseNet encoders do not support",
-    ),
-    Refusal(
-        "deeplabv3",
-        ("vgg11_bn", "densenet121"),
-        "encoder",
-        "not buildable: smp's DeepLabV3 dilates the encoder (output stride 8), which VGG and "
-        "DenseNet encoders do not support",
-    ),
-    Refusal(
-        "unet",
-        _FAMILIES,
-        "decoder.blocks.*.attention{1,2}.attention (SCSEModule)",
-        "scSE attention multiplies the features by sigmoid gates computed from them",
-        settings="decoder_attention_type='scse'",
-    ),
-    Refusal(
-        "*",
-        ("mobilenet_v2", "efficientnet-b0"),
-        "encoder activations",
-        "ReLU6 / SiLU are not in Captum DeepLift's nonlinearities",
-    ),
-)
 
 
 def _from_input(v: Any) -> bool:
@@ -377,6 +310,6 @@ def check_deeplift(model: nn.Module) -> None:
         raise UnsupportedEncoderError(
             f"DeepLIFT cannot be exact on this model ({arch}, {enc}): " + "; ".join(problems) + ". "
             "Use captum_safe() first, choose an encoder and architecture DeepLIFT supports "
-            "(e.g. unet with resnet18/34/50; deeplift_check.REFUSED lists the refused ones), "
+            "(e.g. unet with resnet18/34/50), "
             "or drop deeplift from the methods."
         )
