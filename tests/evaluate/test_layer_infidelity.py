@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,9 @@ from seginterp.evaluate.functions import ScoredFunction
 from seginterp.evaluate.infidelity import ScoredMap, score_maps
 from seginterp.evaluate.layer_infidelity import (
     activation_records,
+    broadcast_batch,
     layer_deltas,
-    layer_output,
+    layer_outputs,
     subtract_from_output,
 )
 from seginterp.explain.store import MapKey
@@ -71,6 +74,10 @@ def test_layer_gradient_scores_one_in_activation_space_at_any_resolution():
     assert paper8["proj_rms_ratio"] > 10 * paper2["proj_rms_ratio"]
 
 
+def layer_output(model: nn.Module, x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    return layer_outputs(model, x, {"m": module})["m"]
+
+
 def test_hook_subtracts_the_noise_and_is_removed():
     model = Pooled(2).eval()
     x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(2))
@@ -110,3 +117,83 @@ def test_activation_records_refuse_model_maps_and_are_seeded():
     r1 = activation_records(model, x, [m], {"pool": model.pool}, [0.03], 6, 5)
     r2 = activation_records(model, x, [m], {"pool": model.pool}, [0.03], 6, 5)
     assert r1 == r2 and r1[0]["perturb_std"] > 0
+
+
+def _full_deltas(model, x, module, noise, w):
+    """Δf from b full forwards of the perturbed layer (no broadcasting)."""
+    wf = w.to(torch.float64).flatten(1)
+    with torch.no_grad():
+        fx = model(x)[:, 0].flatten(1).double() @ wf.T
+        holder = [noise]
+        with subtract_from_output(module, holder):
+            fb = model(x.expand(len(noise), -1, -1, -1))[:, 0].flatten(1).double() @ wf.T
+    return fx - fb
+
+
+@pytest.mark.parametrize(
+    ("architecture", "channels"),
+    [("unet", (16, 8, 8)), ("unetplusplus", (16, 8, 8)), ("linknet", (8, 8, 8)),
+     ("fpn", (32, 32, 8, 8, 8)), ("deeplabv3plus", (16, 16, 16, 16, 16))],
+)  # fmt: skip
+def test_partial_forwards_equal_full_forwards_on_models_with_skips(architecture, channels):
+    from seginterp.explain.layers import get_layer, layer_table
+    from seginterp.model.net import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(architecture=architecture, encoder="resnet18", decoder_channels=channels)
+    model = build_model(cfg).eval()
+    x = torch.rand(1, 3, 2 * S, 2 * S, generator=torch.Generator().manual_seed(1))
+    w = ScoredFunction.border_mean(np.pad(square_border(), S // 2)).weights[None]
+    for name in layer_table(model):
+        module = get_layer(model, name)
+        a = layer_output(model, x, module)
+        noise = torch.randn(5, 1, *a.shape[-2:], generator=torch.Generator().manual_seed(2))
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback to full forwards
+            partial = layer_deltas(model, x, module, noise, w, batch_size=3)
+        torch.testing.assert_close(partial, _full_deltas(model, x, module, noise, w),
+                                   rtol=1e-4, atol=1e-6, msg=f"{architecture} {name}")  # fmt: skip
+
+
+class _Stacked(nn.Module):
+    """A model that mixes its layer's output with an unperturbed branch by concatenation in its
+    own forward (no submodule sees both): partial forwards fail and full ones take over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Conv2d(3, 2, 1), nn.Conv2d(3, 2, 1)
+        self.head = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([self.a(x), self.b(x)], dim=0)  # (2B, 2, H, W)
+        return self.head(both.sum(1, keepdim=True))[: len(x)] + both[len(x) :, :1]
+
+
+def test_a_model_that_cannot_broadcast_gets_full_forwards_with_a_warning():
+    model = _Stacked().eval()
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(1))
+    w = ScoredFunction.border_mean(square_border()).weights[None]
+    noise = torch.randn(4, 1, S, S, generator=torch.Generator().manual_seed(2))
+    with pytest.warns(UserWarning, match="full forwards"):
+        d = layer_deltas(model, x, model.a, noise, w, batch_size=3)
+    torch.testing.assert_close(d, _full_deltas(model, x, model.a, noise, w))
+
+
+def test_broadcast_batch_expands_batch_one_inputs_when_mixed_or_within():
+    seen = []
+
+    class Cat(nn.Module):
+        def forward(self, u, v):
+            seen.append((u.shape[0], v.shape[0]))
+            return torch.cat([u, v], dim=1)
+
+    m = Cat()
+    with broadcast_batch(m, 4):
+        m(torch.zeros(1, 2), torch.zeros(4, 2))
+        m(torch.zeros(1, 2), torch.zeros(1, 2))
+    with broadcast_batch(m, 4, within=[m]):
+        m(torch.zeros(1, 2), torch.zeros(1, 2))
+    assert seen == [(4, 4), (1, 1), (4, 4)]
+    with pytest.raises(RuntimeError):
+        m(torch.zeros(1, 2), torch.zeros(4, 2))  # the hooks are gone

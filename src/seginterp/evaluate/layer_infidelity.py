@@ -25,6 +25,7 @@ shared by every map of that layer, so maps at one layer are compared on the same
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -68,17 +69,79 @@ def subtract_from_output(module: nn.Module, noise: list[Tensor]) -> Iterator[Non
 
 
 @torch.no_grad()
-def layer_output(model: nn.Module, x: Tensor, module: nn.Module) -> Tensor:
-    """``module``'s output (1, C, h, w) for the input ``x`` (1, C, H, W)."""
-    seen: list[Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+def layer_outputs(model: nn.Module, x: Tensor, modules: dict[str, nn.Module]) -> dict[str, Tensor]:
+    """Each module's output (1, C, h, w) for the input ``x`` (1, C, H, W), from one forward."""
+    seen: dict[str, list[Tensor]] = {name: [] for name in modules}
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out, k=name: seen[k].append(out.detach()))
+        for name, m in modules.items()
+    ]
     try:
         model(x)
     finally:
-        handle.remove()
-    if len(seen) != 1:
-        raise ValueError(f"the layer ran {len(seen)} times in one forward; expected once")
-    return seen[0]
+        for h in handles:
+            h.remove()
+    for name, outs in seen.items():
+        if len(outs) != 1:
+            raise ValueError(f"layer {name} ran {len(outs)} times in one forward; expected once")
+    return {name: outs[0] for name, outs in seen.items()}
+
+
+def _batch_sizes(value: Any, out: set[int]) -> None:
+    if isinstance(value, Tensor) and value.ndim:
+        out.add(value.shape[0])
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _batch_sizes(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _batch_sizes(v, out)
+
+
+def _expand(value: Any, n: int) -> Any:
+    if isinstance(value, Tensor):
+        return value.expand(n, *value.shape[1:]) if value.ndim and value.shape[0] == 1 else value
+    if isinstance(value, list | tuple):
+        return type(value)(_expand(v, n) for v in value)
+    if isinstance(value, dict):
+        return {k: _expand(v, n) for k, v in value.items()}
+    return value
+
+
+@contextlib.contextmanager
+def broadcast_batch(model: nn.Module, n: int, within: Sequence[nn.Module] = ()) -> Iterator[None]:
+    """While active, a module of ``model`` called with batch-1 and batch-``n`` tensors together
+    gets the batch-1 ones expanded (a view) to ``n``; a module of ``within`` gets every batch-1
+    input expanded.
+
+    A forward of one input (1, C, H, W) whose layer ``M`` returns n perturbed outputs then
+    computes what does not depend on ``M`` once, at batch 1, and what does at batch n: the
+    partial forwards of :func:`layer_deltas`. ``within`` serves models that mix ``M``'s output
+    with other tensors in a parent's own forward (UNet++'s decoder): the parents of ``M`` run at
+    batch n. With ``within=(model,)`` the forward is a full one.
+    """
+    inside = set(within)
+
+    def hook(m: nn.Module, args: Any, kwargs: Any) -> Any:
+        sizes: set[int] = set()
+        _batch_sizes((args, kwargs), sizes)
+        if 1 in sizes and (m in inside or sizes == {1, n}):
+            return _expand(args, n), _expand(kwargs, n)
+        return None
+
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _parents(model: nn.Module, module: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` that contain ``module``, the model itself excluded."""
+    path = next(name for name, m in model.named_modules() if m is module)
+    parts = path.split(".")
+    return [model.get_submodule(".".join(parts[:i])) for i in range(1, len(parts))]
 
 
 @torch.no_grad()
@@ -91,6 +154,11 @@ def layer_deltas(
     batch_size: int = 25,
 ) -> Tensor:
     """``Δf_k = f(x) − f(x; A − ε_k)`` for several pixel-weight functions at once.
+
+    The perturbed forwards are partial (:func:`broadcast_batch`): what does not depend on the
+    layer is computed once per batch. The first plan whose forward of two draws matches full
+    forwards is used: broadcast where inputs mix, then the layer's parents at batch b; else
+    full forwards, with a warning.
 
     Args:
         model: logits model, eval mode; ``module`` one of its layers.
@@ -105,19 +173,42 @@ def layer_deltas(
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
     w = weights.to(device=x.device, dtype=torch.float64).flatten(1)  # (m, HW)
-
-    def f(batch: Tensor) -> Tensor:
-        return model(batch)[:, 0].flatten(1).to(torch.float64) @ w.T  # (b, m)
-
-    fx = f(x)[0]
     holder = [torch.zeros(())]
-    out = []
+
+    def f(eps: Tensor, within: Sequence[nn.Module]) -> Tensor:
+        holder[0] = eps.to(x)
+        with broadcast_batch(model, len(eps), within):
+            return model(x)[:, 0].flatten(1).to(torch.float64) @ w.T  # (b, m)
+
     with subtract_from_output(module, holder):
-        for i in range(0, len(noise), batch_size):
-            chunk = noise[i : i + batch_size].to(x)
-            holder[0] = chunk
-            out.append(fx - f(x.expand(len(chunk), -1, -1, -1)))
-    return torch.cat(out).cpu()
+        fx = f(torch.zeros_like(noise[:1]), ())[0]
+        within = _plan(f, noise[:2], [(), _parents(model, module)], (model,))
+        if within == (model,):
+            warnings.warn(
+                f"the layer {type(module).__name__}'s output cannot be broadcast through the "
+                "model: scoring it with full forwards",
+                stacklevel=2,
+            )
+        deltas = [
+            fx - f(noise[i : i + batch_size], within) for i in range(0, len(noise), batch_size)
+        ]
+    return torch.cat(deltas).cpu()
+
+
+def _plan(
+    f: Any, probe: Tensor, plans: list[Sequence[nn.Module]], full: Sequence[nn.Module]
+) -> Sequence[nn.Module]:
+    """The first of ``plans`` whose ``f`` of ``probe`` (2 draws) runs and matches, on the first
+    draw, a full forward of it."""
+    want = f(probe[:1], full)
+    for within in plans:
+        try:
+            got = f(probe, within)
+        except RuntimeError:
+            continue  # this plan mixes batch sizes where the model cannot: try the next
+        if got.shape[0] == len(probe) and torch.allclose(got[:1], want, rtol=1e-5, atol=1e-7):
+            return within
+    return full
 
 
 def activation_records(
@@ -154,9 +245,10 @@ def activation_records(
         if m.key.layer is None or m.attr.ndim != 2:
             raise ValueError(f"{m.key.label}: activation space needs a native (h, w) layer map")
         by_layer.setdefault(m.key.layer, []).append(m)
+    outputs = layer_outputs(model, x, {layer: modules[layer] for layer in by_layer})
     for layer, group in by_layer.items():
         module = modules[layer]
-        a_rms = float(layer_output(model, x, module).double().pow(2).mean().sqrt())
+        a_rms = float(outputs[layer].double().pow(2).mean().sqrt())
         shape = (1, *group[0].attr.shape)
         if any(tuple(m.attr.shape) != shape[1:] for m in group):
             raise ValueError(f"maps of layer {layer} differ in shape")
