@@ -199,7 +199,8 @@ def child(stage: str, work: Path) -> None:
         write_parquet(p["table"], done.table)
     else:
         from seginterp.evaluate.config import EvaluateConfig
-        from seginterp.evaluate.run import EvaluateInputs, evaluate_dataset
+        from seginterp.evaluate.inputs import EvaluateInputs
+        from seginterp.evaluate.run import evaluate_dataset
 
         cfg = EvaluateConfig.from_params(params, DATASET)
         inputs = EvaluateInputs(p["prepared"], p["model"], p["predictions"], p["borders"],

@@ -1,10 +1,21 @@
+from collections.abc import Mapping
+
 import pandas as pd
 from evaluate.test_infidelity_tables import LAYERS, toy_table
 
 from seginterp.evaluate.aggregate import fragility_document, image_counts
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS
-from seginterp.evaluate.summary import count_numbers, methods_document, summary_document
+from seginterp.evaluate.summary import methods_document, summary_document
+
+
+def count_numbers(doc: object) -> int:
+    """How many numeric leaves ``doc`` has (bools excluded)."""
+    if isinstance(doc, Mapping):
+        return sum(count_numbers(v) for v in doc.values())
+    if isinstance(doc, list | tuple):
+        return sum(count_numbers(v) for v in doc)
+    return int(isinstance(doc, int | float) and not isinstance(doc, bool))
 
 
 def _summary(frag_table: pd.DataFrame, n: int = 12) -> dict:

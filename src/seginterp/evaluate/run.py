@@ -36,7 +36,6 @@ import torch
 from tqdm import tqdm
 
 from seginterp.core import distributed as dist
-from seginterp.data.prepared import read_mean_rgb, read_test_images, read_test_masks
 from seginterp.evaluate.aggregate import (
     fragility_document,
     image_counts,
@@ -48,6 +47,7 @@ from seginterp.evaluate.claims import ClaimInputs, claims_document, claims_markd
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.figures import ImageRow, choose_images
 from seginterp.evaluate.infidelity_tables import plot_view
+from seginterp.evaluate.inputs import EvaluateData, EvaluateInputs, load_inputs
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.plots_dir import write_plots_dir
 from seginterp.evaluate.randomized import randomize_weights, randomized_pairs
@@ -56,35 +56,19 @@ from seginterp.evaluate.sanity import SANITY_COLUMNS, sanity_rows
 from seginterp.evaluate.scoring import infidelity_rows
 from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS, sensitivity_rows
 from seginterp.evaluate.summary import methods_document, summary_document
-from seginterp.explain.borders import read_borders
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer, quiet_captum
 from seginterp.explain.layers import layer_table
-from seginterp.explain.store import ImageMaps, MapKey, read_image
-from seginterp.model.net import load_model, resolve_device
-from seginterp.model.predictions import read_masks, read_table
-
-TABLES: tuple[str, ...] = ("fragility", "sensitivity", "regions", "sanity", "regions_null")
-DOCUMENTS: tuple[str, ...] = ("fragility", "regions", "sanity", "claims", "summary", "methods")
-
-
-@dataclass(frozen=True)
-class EvaluateInputs:
-    """What the evaluate stage reads: the upstream stages' output directories and table."""
-
-    prepared: Path
-    model: Path
-    predictions: Path
-    borders: Path
-    attributions: Path
-    table: Path
+from seginterp.explain.store import MapKey
+from seginterp.model.net import resolve_device
+from seginterp.model.predictions import read_table
 
 
 @dataclass
 class Evaluation:
-    """Rank 0's results: ``tables`` (name -> per-image DataFrame, :data:`TABLES`),
-    ``documents`` (name -> metrics JSON, :data:`DOCUMENTS`), ``claims_md`` (claims.md) and the
-    seconds of each part (for the run log: no output holds a timing)."""
+    """Rank 0's results: ``tables`` (name -> per-image DataFrame), ``documents`` (name -> metrics
+    JSON), ``claims_md`` (claims.md) and the seconds of each part (for the run log: no output
+    holds a timing)."""
 
     tables: dict[str, pd.DataFrame]
     documents: dict[str, dict[str, Any]]
@@ -101,75 +85,12 @@ class Evaluation:
         )
 
 
-@dataclass(frozen=True)
-class _ImageRef:
-    position: int  # row of borders.parquet: the order of the tables
-    id: str
-    index: int  # row of the test arrays
-
-
-@dataclass
-class _Data:
-    """The loaded inputs: the explainer, the test arrays (memory-mapped), the scored images."""
-
-    explainer: Explainer
-    mean_rgb: Any
-    device: torch.device
-    inputs: EvaluateInputs
-    images: np.ndarray  # (N, S, S, 3) uint8
-    truths: np.ndarray  # (N, S, S)
-    preds: np.ndarray  # (N, S, S)
-    borders: np.ndarray  # (rows of borders.parquet, S, S)
-    status: pd.Series  # border status per row of borders.parquet
-    todo: list[_ImageRef]  # images with a border and maps, in table order
-    n_not_attributed: int
-
-    def x(self, ref: _ImageRef) -> torch.Tensor:
-        """(1, 3, S, S) float32 in [0, 1] on the device."""
-        x = torch.from_numpy(np.asarray(self.images[ref.index], dtype=np.float32) / 255.0)
-        return x.permute(2, 0, 1)[None].contiguous().to(self.device)
-
-    def stored(self, ref: _ImageRef) -> ImageMaps:
-        """The image's stored maps; their border must be the border stage's."""
-        stored = read_image(self.inputs.attributions, ref.id)
-        if not np.array_equal(stored.border, np.asarray(self.borders[ref.position]).astype(bool)):
-            raise ValueError(
-                f"{ref.id}: the border stored in {self.inputs.attributions} differs from "
-                f"{self.inputs.borders}; rerun the attribute stage"
-            )
-        return stored
-
-
-def _load(inputs: EvaluateInputs, acfg: AttributeConfig, device: torch.device) -> _Data:
-    model, _, _ = load_model(inputs.model / "model.pt", map_location="cpu")
-    mean_rgb = read_mean_rgb(inputs.prepared)
-    explainer = Explainer(model, acfg, mean_rgb=mean_rgb, device=device)
-    borders, btable = read_borders(inputs.borders)
-    attributed = set(pd.read_parquet(inputs.table, columns=["id"])["id"].astype(str))
-    rows = enumerate(btable.itertuples(index=False))
-    ok = [_ImageRef(i, str(r.id), int(r.index)) for i, r in rows if str(r.status) == "ok"]
-    todo = [ref for ref in ok if ref.id in attributed]
-    return _Data(
-        explainer,
-        mean_rgb,
-        device,
-        inputs,
-        images=read_test_images(inputs.prepared),
-        truths=read_test_masks(inputs.prepared),
-        preds=read_masks(inputs.predictions),
-        borders=borders,
-        status=btable["status"],
-        todo=todo,
-        n_not_attributed=len(ok) - len(todo),
-    )
-
-
 def _parts_dir(out: Path, name: str) -> Path:
     return out.parent / f".{out.name}.{name}._parts"
 
 
 def _score_images(
-    data: _Data, cfg: EvaluateConfig, out: Path, desc: str
+    data: EvaluateData, cfg: EvaluateConfig, out: Path, desc: str
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """The fragility and regions tables (rank 0; None on the other ranks)."""
     frag_rows, frag_pos, reg_rows, reg_pos = [], [], [], []
@@ -191,7 +112,7 @@ def _score_images(
     return None if frag is None or regions is None else (frag, regions)
 
 
-def _sensitivity(data: _Data, cfg: EvaluateConfig, desc: str) -> pd.DataFrame:
+def _sensitivity(data: EvaluateData, cfg: EvaluateConfig, desc: str) -> pd.DataFrame:
     """Re-runs attribution on perturbed inputs (costly): on a few images only."""
     rows: list[dict[str, Any]] = []
     chosen = [data.todo[j] for j in choose_images(len(data.todo), cfg.sensitivity_max_images)]
@@ -203,7 +124,7 @@ def _sensitivity(data: _Data, cfg: EvaluateConfig, desc: str) -> pd.DataFrame:
 
 
 def _randomized(
-    data: _Data, cfg: EvaluateConfig, acfg: AttributeConfig, desc: str
+    data: EvaluateData, cfg: EvaluateConfig, acfg: AttributeConfig, desc: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sanity table (model-level maps, ``sanity_images`` images) and the region null table
     (every map, ``null_images`` images): trained vs re-initialized weights, same functions."""
@@ -236,7 +157,7 @@ def _randomized(
 
 
 def _figures(
-    data: _Data,
+    data: EvaluateData,
     cfg: EvaluateConfig,
     acfg: AttributeConfig,
     docs: dict[str, Any],
@@ -269,6 +190,7 @@ def _verdicts(
     paper: str | None,
     predictions: Path,
     cfg: EvaluateConfig,
+    acfg: AttributeConfig,
     tables: dict[str, pd.DataFrame],
     counts: dict[str, Any],
     docs: dict[str, Any],
@@ -276,7 +198,8 @@ def _verdicts(
     layer_order: Sequence[str],
 ) -> None:
     """Add the claims and summary documents to ``docs`` (test scores from ``predictions``;
-    ``refused``: the configured methods the model cannot run, and why)."""
+    ``acfg``: the methods the run explains with; ``refused``: the configured methods the model
+    cannot run, and why)."""
     seg = read_table(predictions, ["iou", "dice"])
     ci = ClaimInputs(
         dataset=dataset,
@@ -290,6 +213,8 @@ def _verdicts(
         alpha=cfg.alpha,
         n_boot=cfg.bootstrap,
         seed=cfg.seed,
+        methods=acfg.methods,
+        layer_methods=acfg.layer_methods,
     )
     docs["claims"] = claims_document(ci, counts["n_evaluated"])
     means = {"mIoU": float(seg["iou"].mean()), "mDice": float(seg["dice"].mean())}
@@ -327,7 +252,7 @@ def evaluate_dataset(
     """
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    data = _load(inputs, acfg, dist.local_device(resolve_device(cfg.device)))
+    data = load_inputs(inputs, acfg, dist.local_device(resolve_device(cfg.device)))
     acfg = data.explainer.cfg  # ``layers: all`` resolved for this model
     t0 = time.perf_counter()
     scored = _score_images(data, cfg, out, dataset)
@@ -351,7 +276,9 @@ def evaluate_dataset(
     tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
     tables["regions_null"] = null
     refused = data.explainer.refused
-    _verdicts(dataset, paper, inputs.predictions, cfg, tables, counts, docs, refused, layer_order)
+    _verdicts(
+        dataset, paper, inputs.predictions, cfg, acfg, tables, counts, docs, refused, layer_order
+    )
     t0 = time.perf_counter()
     _figures(data, cfg, acfg, docs, plots_dir, layer_order)
     seconds["figures"] = time.perf_counter() - t0

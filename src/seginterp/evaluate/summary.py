@@ -95,12 +95,3 @@ def _per_method(model: Mapping[str, Any], stat: str) -> dict[str, Any]:
     """short method name -> the statistic's value of the method's majority-mode row."""
     key = "ratio_of_means" if stat == "skill_ratio_of_means" else "mean"
     return {short(m): _r(b[stat][key]) for m, b in _method_rows(model).items()}
-
-
-def count_numbers(doc: Any) -> int:
-    """How many numeric leaves ``doc`` has (bools excluded)."""
-    if isinstance(doc, Mapping):
-        return sum(count_numbers(v) for v in doc.values())
-    if isinstance(doc, list | tuple):
-        return sum(count_numbers(v) for v in doc)
-    return int(isinstance(doc, int | float) and not isinstance(doc, bool))
