@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from seginterp.report.readme import ReadmeError, split_block
+from seginterp.report.readme import ReadmeError, replace_block, split_block
 
 PREFIX = "arch-"
 """Experiment names of the comparison: ``arch-<architecture>``."""
@@ -217,12 +217,10 @@ def _split(text: str) -> tuple[str, str, str]:
 def update_readme(readme: Path, table: Path) -> bool:
     """Rewrite README's block from the comparison file; True when README changed."""
     dataset, rows = read_table(table)
-    text = readme.read_text()
-    head, _, tail = _split(text)
-    new = head + render(rows, dataset) + tail
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    try:
+        return replace_block(readme, BEGIN, END, render(rows, dataset))
+    except ReadmeError as e:
+        raise ComparisonError(str(e)) from None
 
 
 def check_readme(readme: Path, table: Path) -> list[str]:

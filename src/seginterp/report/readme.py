@@ -122,6 +122,17 @@ def split_block(text: str, begin: str, end: str) -> tuple[str, str, str]:
     return head, begin + block + end, tail
 
 
+def replace_block(path: Path, begin: str, end: str, block: str) -> bool:
+    """Put ``block`` (markers included) in place of the file's block from ``begin`` to ``end``;
+    True when the file changed."""
+    text = path.read_text()
+    head, _, tail = split_block(text, begin, end)
+    new = head + block + tail
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
 def _split(text: str) -> tuple[str, str, str]:
     return split_block(text, BEGIN, END)
 
@@ -146,12 +157,7 @@ def stale_citations(readme: str, lock_path: Path) -> list[str]:
 
 def update(readme_path: Path, root: Path, datasets: Sequence[str]) -> bool:
     """Rewrite the block; True when the file changed."""
-    text = readme_path.read_text()
-    head, _, tail = _split(text)
-    new = head + render(root, datasets) + tail
-    if new != text:
-        readme_path.write_text(new)
-    return new != text
+    return replace_block(readme_path, BEGIN, END, render(root, datasets))
 
 
 def check(root: Path, datasets: Sequence[str]) -> list[str]:
