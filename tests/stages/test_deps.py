@@ -8,7 +8,6 @@ would rerun a stage for nothing.
 
 from __future__ import annotations
 
-import ast
 import shlex
 import subprocess
 import sys
@@ -16,43 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from import_walk import SRC, imported_modules, module_file, with_parents
 from support import ROOT
 
-SRC = ROOT / "src"
-PACKAGE = "seginterp"
 HEAVY = ("torch", "numpy", "pandas", "captum", "segmentation_models_pytorch", "matplotlib")
-
-
-def _module_file(module: str) -> Path | None:
-    """The file of ``module`` under src/, or None when it is not ours / does not exist."""
-    if module != PACKAGE and not module.startswith(PACKAGE + "."):
-        return None
-    base = SRC.joinpath(*module.split("."))
-    for cand in (base.with_suffix(".py"), base / "__init__.py"):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def _with_parents(module: str) -> list[str]:
-    parts = module.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports, at any depth of its AST (relative imports refused)."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            out.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                raise AssertionError(f"{path}: relative import (use absolute seginterp.* imports)")
-            mod = node.module or ""
-            out.add(mod)
-            # ``from seginterp.core import distributed`` imports a submodule
-            out.update(f"{mod}.{a.name}" for a in node.names if _module_file(f"{mod}.{a.name}"))
-    return out
 
 
 def reached_files(entry: Path) -> set[Path]:
@@ -61,9 +27,9 @@ def reached_files(entry: Path) -> set[Path]:
     todo = [entry]
     while todo:
         path = todo.pop()
-        for module in _imported_modules(path):
-            for name in _with_parents(module):
-                f = _module_file(name)
+        for module in imported_modules(path):
+            for name in with_parents(module):
+                f = module_file(name)
                 if f is not None and f not in seen:
                     seen.add(f)
                     todo.append(f)
@@ -79,8 +45,8 @@ def _entries(cmd: str) -> list[Path]:
     words = shlex.split(cmd)
     out = [ROOT / w for w in words if w.endswith(".py")]
     for i, w in enumerate(words[:-1]):
-        if w == "-m" and _module_file(words[i + 1]) is not None:
-            out.append(_module_file(words[i + 1]))
+        if w == "-m" and module_file(words[i + 1]) is not None:
+            out.append(module_file(words[i + 1]))
     return out
 
 
