@@ -6,9 +6,13 @@ each pixel's guided gradient (the same rule as Captum's ``GuidedBackprop``).
 
 from __future__ import annotations
 
-from seginterp.explain.config import AttributeConfig
+from typing import TYPE_CHECKING
+
 from seginterp.explain.exact import ExactRule
 from seginterp.explain.methods.base import Method
+
+if TYPE_CHECKING:
+    from seginterp.explain.config import AttributeConfig
 
 
 def _exact(_cfg: AttributeConfig, _layer: str | None) -> ExactRule:

@@ -6,13 +6,17 @@ Per pixel ``q``: Guided Backprop of ``z_q`` times the per-pixel ReLU Grad-CAM of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from seginterp.explain.config import AttributeConfig
 from seginterp.explain.exact import Chunk, ExactRule
 from seginterp.explain.methods.base import Method
 from seginterp.explain.methods.layer_gradcam import relu_cam
+
+if TYPE_CHECKING:
+    from seginterp.explain.config import AttributeConfig
 
 
 def _exact(cfg: AttributeConfig, _layer: str | None) -> ExactRule:

@@ -9,15 +9,19 @@ one forward and one backward for every layer and the model-level gradient maps).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from captum.attr import LayerGradCam
 from torch import nn
 
-from seginterp.explain.config import AttributeConfig
 from seginterp.explain.exact import Chunk, ExactRule
 from seginterp.explain.methods.base import Method
 from seginterp.explain.passes import GRADIENT, PassResult, SharedRule
+
+if TYPE_CHECKING:
+    from seginterp.explain.config import AttributeConfig
 
 
 def relu_cam(chunk: Chunk, layer: str) -> torch.Tensor:
