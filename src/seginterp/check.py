@@ -7,7 +7,7 @@ device, so in about a second and without memory; ``attribute.layers`` and
 ``guided_gradcam_layer`` exist in that model; ``scale``: the process count, the threads, and
 ``numerics: portable`` on a CPU that can run it), and returns one line
 per problem (a configured method the model cannot run, such as DeepLIFT on FPN, is a logged
-warning, not a problem: it is skipped, see :func:`seginterp.explain.engine.runnable_methods`), e.g.
+warning, not a problem: it is skipped, see :func:`seginterp.explain.config.runnable_methods`), e.g.
 ``synthetic.train: epochs must be >= 1, got -1``. The ``check`` stage runs first in dvc.yaml
 and every other stage depends on its output, so a typo in ``evaluate`` stops the pipeline before
 training starts, not after.
@@ -108,7 +108,7 @@ def _check_layers(acfg: AttributeConfig, model: nn.Module, architecture: str) ->
 
 def _note_refused(acfg: AttributeConfig, model: nn.Module, dataset: str, arch: str) -> None:
     """Warn (not an error) when the model cannot run some configured methods: they are skipped,
-    with the reason recorded in summary.json (:func:`seginterp.explain.engine.runnable_methods`;
+    with the reason recorded in summary.json (:func:`seginterp.explain.config.runnable_methods`;
     on the meta model: no memory, no weights)."""
     from seginterp.explain.captum_safe import captum_safe
     from seginterp.explain.engine import runnable_methods

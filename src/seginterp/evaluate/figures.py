@@ -1,4 +1,4 @@
-"""Figures like the paper's (PNG, matplotlib Agg) and the tables behind the per-layer vega plots.
+"""Figures like the paper's (PNG, matplotlib Agg).
 
 - :func:`image_rows_figure` (Figs 5/8): one row per image: the image with the ground truth
   (green) and the prediction (magenta) outlined, the ground truth, the prediction with its border
@@ -14,7 +14,8 @@
 - :func:`choose_images`: evenly spaced positions, a deterministic choice.
 - :func:`write_map_figures`: both kinds of figures from the stored maps of the shown images;
   :func:`message_figure` when there is nothing to show.
-- :func:`layer_plot_tables` / :func:`write_plot_tables`: per-layer rows for DVC vega plots (CSV).
+
+The tables behind the per-layer vega plots are made in :mod:`seginterp.evaluate.plot_tables`.
 """
 
 from __future__ import annotations

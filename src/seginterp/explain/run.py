@@ -39,7 +39,7 @@ class Attributions:
     the median seconds per image of each map (``method`` or ``method@layer``; maps made by one
     shared pass each report that pass) — for the run log, not the table, whose bytes must
     not depend on the run; ``refused``: configured methods this model cannot run, and why
-    (:func:`~seginterp.explain.engine.runnable_methods`; the table has no rows for them)."""
+    (:func:`~seginterp.explain.config.runnable_methods`; the table has no rows for them)."""
 
     table: pd.DataFrame
     n_images: int
