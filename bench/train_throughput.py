@@ -21,12 +21,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
 import numpy as np
 import torch
 
+from seginterp.model import epoch as epoch_loop
 from seginterp.model import train as training
 from seginterp.model.augment import AugmentConfig
 from seginterp.model.losses import LossWeights, segmentation_loss
@@ -88,22 +90,22 @@ class _Timed:
 def breakdown(sums: dict[str, float], step_times: list[float]) -> Iterator[None]:
     """Time the parts of ``train``: each wrapped function's seconds are added to ``sums``, and
     each optimizer step's seconds appended to ``step_times``."""
-    names = {
-        "_setup": "setup (model, optimizer, fingerprint)",
-        "_resume": "resume check",
-        "_prepare_data": "prepare data",
-        "_step": "optimizer steps (forward, loss, backward, step)",
-        "iou_dice": "per-batch train metrics",
-        "_validate": "validation",
-        "_end_epoch": "end of epoch (best copy, schedule, checkpoint)",
-        "write_checkpoint": "  of which checkpoint write",
-        "_save_best": "save model",
+    names = {  # each name is patched in the module that calls it
+        (training, "_setup"): "setup (model, optimizer, fingerprint)",
+        (training, "_resume"): "resume check",
+        (training, "prepare_data"): "prepare data",
+        (epoch_loop, "_step"): "optimizer steps (forward, loss, backward, step)",
+        (epoch_loop, "iou_dice"): "per-batch train metrics",
+        (training, "validate"): "validation",
+        (training, "_end_epoch"): "end of epoch (best copy, schedule, checkpoint)",
+        (training, "write_checkpoint"): "  of which checkpoint write",
+        (training, "_save_best"): "save model",
     }
-    loaders = [n for n in ("_epoch_loader", "_run_loader") if hasattr(training, n)]
-    saved: dict[str, Callable[..., Any]] = {}
+    loaders = [(epoch_loop, n) for n in ("_epoch_loader", "_run_loader") if hasattr(epoch_loop, n)]
+    saved: dict[tuple[ModuleType, str], Callable[..., Any]] = {}
 
-    def wrap(name: str, label: str) -> None:
-        fn = saved[name] = getattr(training, name)
+    def wrap(module: ModuleType, name: str, label: str) -> None:
+        fn = saved[module, name] = getattr(module, name)
 
         def timed(*a: Any, **k: Any) -> Any:
             t0 = time.perf_counter()
@@ -114,19 +116,19 @@ def breakdown(sums: dict[str, float], step_times: list[float]) -> Iterator[None]
                 if name == "_step":
                     step_times.append(time.perf_counter() - t0)
 
-        setattr(training, name, timed)
+        setattr(module, name, timed)
 
-    for name, label in names.items():
-        if hasattr(training, name):
-            wrap(name, label)
-    for name in loaders:
-        fn = saved[name] = getattr(training, name)
-        setattr(training, name, lambda *a, _fn=fn, **k: _Timed(_fn(*a, **k), sums))
+    for (module, name), label in names.items():
+        if hasattr(module, name):
+            wrap(module, name, label)
+    for module, name in loaders:
+        fn = saved[module, name] = getattr(module, name)
+        setattr(module, name, lambda *a, _fn=fn, **k: _Timed(_fn(*a, **k), sums))
     try:
         yield
     finally:
-        for name, fn in saved.items():
-            setattr(training, name, fn)
+        for (module, name), fn in saved.items():
+            setattr(module, name, fn)
 
 
 def _fmt(values: list[float]) -> str:

@@ -31,7 +31,7 @@ from seginterp.evaluate.config import EvaluateConfig
 from seginterp.explain.config import AttributeConfig
 from seginterp.model.net import ModelConfig, check_model
 from seginterp.model.predict import PredictConfig
-from seginterp.model.train import TrainConfig
+from seginterp.model.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

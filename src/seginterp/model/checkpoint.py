@@ -25,7 +25,7 @@ from seginterp.core.params import to_dict
 from seginterp.model.net import ModelConfig, save_torch
 
 if TYPE_CHECKING:
-    from seginterp.model.train import TrainConfig
+    from seginterp.model.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
