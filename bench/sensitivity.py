@@ -39,8 +39,8 @@ from seginterp.core.determinism import make_deterministic
 from seginterp.core.params import load_params
 from seginterp.data.prepared import read_mean_rgb, read_test_images
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.figures import choose_images
 from seginterp.evaluate.functions import image_seed, recompute_function
+from seginterp.evaluate.measure import choose_images
 from seginterp.evaluate.sensitivity import (
     _uniform_ball,
     replayed_sensitivity,

@@ -6,7 +6,6 @@ from seginterp.evaluate import figures
 from seginterp.evaluate.figures import (
     COLORBAR_LABEL,
     ImageRow,
-    choose_images,
     image_rows_figure,
     layer_grid_figure,
     method_title,
@@ -40,14 +39,6 @@ def _assert_png(path):
     with Image.open(path) as im:
         assert im.format == "PNG"
         im.verify()
-
-
-def test_choose_images_is_deterministic_and_evenly_spaced():
-    assert choose_images(10, 3) == [0, 4, 9] or choose_images(10, 3) == [0, 5, 9]
-    assert choose_images(10, 3) == choose_images(10, 3)
-    assert choose_images(2, 5) == [0, 1]
-    assert choose_images(0, 3) == [] and choose_images(5, 0) == []
-    assert choose_images(7, 1) == [0]
 
 
 def test_symmetric_scale_is_positive():

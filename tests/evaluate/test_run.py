@@ -125,16 +125,38 @@ def _run_stages(tmp_path, no_border: bool = False):
     return mdir, plots
 
 
+def _map_mass(c):
+    """A toy metric: the total |mass| of every stored map of the image."""
+    return [
+        {"id": c.ref.id, "method": k.method, "layer": k.layer, "mass": float(np.abs(m).sum())}
+        for k, m in c.stored.maps.items()
+    ]
+
+
 @pytest.mark.slow
 def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
+    """The whole stage, with a toy metric added as a new metric is: one ``Metric`` and one
+    registry line; its table is written beside the others."""
+    from seginterp.core.registry import Registry
+    from seginterp.evaluate import run
+    from seginterp.evaluate.measure import Metric
+
+    extended = Registry("metric")
+    for metric in [*(run.METRICS.get(n) for n in run.METRICS), Metric("map_mass", _map_mass)]:
+        extended.add(metric.name, metric)
+    monkeypatch.setattr(run, "METRICS", extended)
     monkeypatch.chdir(tmp_path)  # the run logs go to ./logs
     mdir, plots = _run_stages(tmp_path)
+    toy = pd.read_parquet(tmp_path / "eval" / "map_mass.parquet")
+    assert len(toy) == 3 * (3 + 2 * len(LAYERS)) and (toy["mass"] > 0).all()
+    assert list(dict.fromkeys(toy["id"])) == ["im0", "im2", "im3"]
     for name in ("fragility", "sanity", "regions"):  # timings live in the run log only
         assert "seconds" not in json.loads((mdir / f"{name}.json").read_text())
     assert "seconds" not in pd.read_parquet(tmp_path / "eval" / "sensitivity.parquet")
     log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
     assert set(log["seconds"]) == {
-        "infidelity_and_regions", "sensitivity", "sanity_and_null", "figures", "total"
+        "fragility", "regions", "sensitivity", "regions_null", "sanity", "map_mass", "figures",
+        "total",
     }  # fmt: skip
     layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())

@@ -11,7 +11,6 @@
   magnitude all stay visible, as in the paper's figures) or shared per row (``scale="row"``: the
   maps of one image compare in magnitude). The scale is printed on each panel and each colour bar
   is labelled. A ``sampled(K)`` map says so in its title.
-- :func:`choose_images`: evenly spaced positions, a deterministic choice.
 - :func:`write_map_figures`: both kinds of figures from the stored maps of the shown images;
   :func:`message_figure` when there is nothing to show.
 
@@ -42,15 +41,6 @@ METHOD_NAMES: dict[str, str] = {  # display names (others: "_" -> " ")
     "deeplift": "DeepLIFT", "input_x_gradient": "Input × Gradient", "gradcam": "Grad-CAM",
     "guided_backprop": "Guided Backprop", "guided_gradcam": "Guided Grad-CAM",
 }  # fmt: skip
-
-
-def choose_images(n: int, k: int) -> list[int]:
-    """``k`` positions evenly spaced over ``range(n)`` (first and last included), unique, sorted."""
-    if n <= 0 or k <= 0:
-        return []
-    if k >= n:
-        return list(range(n))
-    return sorted({round(float(v)) for v in np.linspace(0, n - 1, k)})
 
 
 def method_title(method: str, mode: str | None = None) -> str:

@@ -15,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from seginterp.evaluate.regions import depth_rhos
+from seginterp.evaluate.config import EvaluateConfig
+from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
+from seginterp.evaluate.regions import depth_rhos, null_region_rows
 from seginterp.evaluate.stats import paired_one, summary
 
 
@@ -74,3 +76,18 @@ def aggregate_null(
                 "test": test,
             }
     return out
+
+
+def _images(n: int, cfg: EvaluateConfig) -> list[int]:
+    return choose_images(n, n if cfg.null_images is None else cfg.null_images)
+
+
+def _rows(c: MeasureContext) -> list[dict[str, Any]]:
+    pairs = c.pairs(c.model_keys() + c.layer_keys())
+    return null_region_rows(c.ref.id, c.ref.index, pairs, c.pred, c.stored.border,
+                            c.cfg.band_width)  # fmt: skip
+
+
+METRIC = Metric("regions_null", _rows, _images)
+"""The region null table: every map of the trained and the randomized model on ``null_images``
+images."""

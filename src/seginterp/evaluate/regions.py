@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
+from seginterp.evaluate.measure import MeasureContext, Metric
 from seginterp.evaluate.stats import summary
 from seginterp.explain.store import ImageMaps, MapKey
 
@@ -305,3 +306,11 @@ def aggregate_regions(
             else None
         )
     return out
+
+
+def _rows(c: MeasureContext) -> list[dict[str, Any]]:
+    return region_rows(c.ref.id, c.ref.index, c.stored, c.pred, c.cfg.band_width)
+
+
+METRIC = Metric("regions", _rows, sharded=True)
+"""The regions table: every scored image."""

@@ -1,6 +1,7 @@
 """The evaluate stage as one call: :func:`evaluate_dataset`.
 
-Reads the attribute stage's maps and scores each of them:
+Reads the attribute stage's maps and measures them with every registered metric
+(:mod:`seginterp.evaluate.metrics`, :func:`seginterp.evaluate.measure.measure`), one table each:
 
 - fragility table: one row per image × σ × normalize × map (infidelity, zero-map score
   ``E[Δf²]``, skill, β, map L2, mode, the function it was scored against);
@@ -16,10 +17,10 @@ Reads the attribute stage's maps and scores each of them:
   layer_infidelity/<method>.csv, layer_regions/<method>.csv (vega plots over layer_index; one
   directory per kind, so dvc.yaml declares each with its own x/y).
 
-Under torchrun the per-image infidelity and region scoring is sharded (the i-th scored image goes
-to rank i % world) and gathered on rank 0 in image order
-(:func:`seginterp.core.distributed.gather_rows`); rank 0 then does the rest (sensitivity, sanity,
-aggregation, figures) alone, so the results equal those of one process.
+Under torchrun the sharded metrics' images (infidelity, regions) are spread across ranks (the
+i-th scored image goes to rank i % world) and gathered on rank 0 in image order
+(:func:`seginterp.core.distributed.gather_rows`); rank 0 measures the others and does the rest
+(aggregation, figures) alone, so the results equal those of one process.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from seginterp.core import distributed as dist
 from seginterp.evaluate.aggregate import (
@@ -45,21 +45,16 @@ from seginterp.evaluate.aggregate import (
 )
 from seginterp.evaluate.claims import ClaimInputs, claims_document, claims_markdown
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.figures import ImageRow, choose_images
+from seginterp.evaluate.figures import ImageRow
 from seginterp.evaluate.infidelity_tables import plot_view
 from seginterp.evaluate.inputs import EvaluateData, EvaluateInputs, load_inputs
+from seginterp.evaluate.measure import choose_images, measure
+from seginterp.evaluate.metrics import METRICS
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.plots_dir import write_plots_dir
-from seginterp.evaluate.randomized import randomize_weights, randomized_pairs
-from seginterp.evaluate.regions import null_region_rows, region_rows
-from seginterp.evaluate.sanity import SANITY_COLUMNS, sanity_rows
-from seginterp.evaluate.scoring import infidelity_rows
-from seginterp.evaluate.sensitivity import SENSITIVITY_COLUMNS, sensitivity_rows
 from seginterp.evaluate.summary import methods_document, summary_document
 from seginterp.explain.config import AttributeConfig
-from seginterp.explain.engine import Explainer, quiet_captum
 from seginterp.explain.layers import layer_table
-from seginterp.explain.store import MapKey
 from seginterp.model.net import resolve_device
 from seginterp.model.predictions import read_table
 
@@ -76,84 +71,16 @@ class Evaluation:
     seconds: dict[str, float]
 
     def summary(self, dataset: str) -> str:
-        frag, s = self.documents["fragility"], self.seconds
+        frag = self.documents["fragility"]
+        parts = ", ".join(f"{name} {s:.1f} s" for name, s in self.seconds.items())
         return (
             f"{dataset}: {frag['n_evaluated']} images scored ({frag['n_without_border']} without "
-            f"border), infidelity {s['infidelity_and_regions']:.1f} s, sensitivity "
-            f"{s['sensitivity']:.1f} s, sanity and null {s['sanity_and_null']:.1f} s, "
-            f"total {s['total']:.1f} s"
+            f"border); {parts}"
         )
 
 
 def _parts_dir(out: Path, name: str) -> Path:
     return out.parent / f".{out.name}.{name}._parts"
-
-
-def _score_images(
-    data: EvaluateData, cfg: EvaluateConfig, out: Path, desc: str
-) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The fragility and regions tables (rank 0; None on the other ranks)."""
-    frag_rows, frag_pos, reg_rows, reg_pos = [], [], [], []
-    mine = [data.todo[j] for j in dist.shard(len(data.todo))]
-    for ref in tqdm(mine, desc=f"infidelity {desc}", unit="img", disable=not dist.is_main()):
-        stored = data.stored(ref)
-        modules = {k.layer: data.explainer.layer(k.layer) for k in stored.maps if k.layer}
-        rows = infidelity_rows(
-            data.explainer.model, data.x(ref), ref.id, ref.index, stored, cfg, modules
-        )
-        frag_rows += rows
-        frag_pos += [ref.position] * len(rows)
-        pred = np.asarray(data.preds[ref.index])
-        rows = region_rows(ref.id, ref.index, stored, pred, cfg.band_width)
-        reg_rows += rows
-        reg_pos += [ref.position] * len(rows)
-    frag = dist.gather_rows(_parts_dir(out, "fragility"), "fragility", frag_rows, frag_pos)
-    regions = dist.gather_rows(_parts_dir(out, "regions"), "regions", reg_rows, reg_pos)
-    return None if frag is None or regions is None else (frag, regions)
-
-
-def _sensitivity(data: EvaluateData, cfg: EvaluateConfig, desc: str) -> pd.DataFrame:
-    """Re-runs attribution on perturbed inputs (costly): on a few images only."""
-    rows: list[dict[str, Any]] = []
-    chosen = [data.todo[j] for j in choose_images(len(data.todo), cfg.sensitivity_max_images)]
-    with quiet_captum():
-        for ref in tqdm(chosen, desc=f"sensitivity {desc}", unit="img"):
-            stored = data.stored(ref)
-            rows += sensitivity_rows(data.explainer, data.x(ref), ref.id, ref.index, stored, cfg)
-    return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
-
-
-def _randomized(
-    data: EvaluateData, cfg: EvaluateConfig, acfg: AttributeConfig, desc: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sanity table (model-level maps, ``sanity_images`` images) and the region null table
-    (every map, ``null_images`` images): trained vs re-initialized weights, same functions."""
-    n = len(data.todo)
-    sane = {data.todo[j].id for j in choose_images(n, cfg.sanity_images)}
-    nulls = {
-        data.todo[j].id for j in choose_images(n, n if cfg.null_images is None else cfg.null_images)
-    }
-    chosen = [ref for ref in data.todo if ref.id in sane | nulls]
-    sanity: list[dict[str, Any]] = []
-    null: list[dict[str, Any]] = []
-    if chosen and (acfg.methods or acfg.layer_methods):
-        net = randomize_weights(data.explainer.model, cfg.seed)
-        randomized = Explainer(net, acfg, mean_rgb=data.mean_rgb, device=data.device)
-        keys = [MapKey(m) for m in acfg.methods]
-        layer_keys = [MapKey(m, k) for m in acfg.layer_methods for k in acfg.layers]
-        with quiet_captum():
-            for ref in tqdm(chosen, desc=f"randomized model {desc}", unit="img"):
-                stored, x = data.stored(ref), data.x(ref)
-                todo = keys + (layer_keys if ref.id in nulls else [])
-                pairs = randomized_pairs(data.explainer, randomized, x, ref.id, stored, todo, cfg)
-                if ref.id in sane:
-                    sanity += sanity_rows(ref.id, ref.index, pairs)
-                if ref.id in nulls:
-                    pred = np.asarray(data.preds[ref.index])
-                    null += null_region_rows(
-                        ref.id, ref.index, pairs, pred, stored.border, cfg.band_width
-                    )
-    return pd.DataFrame(sanity, columns=list(SANITY_COLUMNS)), pd.DataFrame(null)
 
 
 def _figures(
@@ -254,18 +181,13 @@ def evaluate_dataset(
     torch.manual_seed(cfg.seed)
     data = load_inputs(inputs, acfg, dist.local_device(resolve_device(cfg.device)))
     acfg = data.explainer.cfg  # ``layers: all`` resolved for this model
-    t0 = time.perf_counter()
-    scored = _score_images(data, cfg, out, dataset)
-    if scored is None:
+    measured = measure(data, cfg, acfg, [METRICS.get(name) for name in METRICS],
+                       lambda name: _parts_dir(out, name), dataset)  # fmt: skip
+    if measured is None:
         return None  # another rank of torchrun: rank 0 does the rest
-    frag, regions = scored
-    seconds = {"infidelity_and_regions": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    sens = _sensitivity(data, cfg, dataset)
-    seconds["sensitivity"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sanity, null = _randomized(data, cfg, acfg, dataset)
-    seconds["sanity_and_null"] = time.perf_counter() - t0
+    tables, seconds = measured
+    frag, sens, regions = tables["fragility"], tables["sensitivity"], tables["regions"]
+    sanity, null = tables["sanity"], tables["regions_null"]
     layer_order = tuple(layer_table(data.explainer.model))  # network order
     counts = image_counts(data.status, data.n_not_attributed, len(data.todo))
     docs = {
@@ -273,8 +195,6 @@ def evaluate_dataset(
         "regions": regions_document(regions, null, layer_order, cfg, counts),
         "sanity": sanity_document(sanity, cfg),
     }
-    tables = {"fragility": frag, "sensitivity": sens, "regions": regions, "sanity": sanity}
-    tables["regions_null"] = null
     refused = data.explainer.refused
     _verdicts(
         dataset, paper, inputs.predictions, cfg, acfg, tables, counts, docs, refused, layer_order

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.evaluate.regions import to_2d
 from seginterp.evaluate.stats import MIN_CI_VALUES, summary
 
@@ -118,3 +119,11 @@ def aggregate_sanity(df: Any, n_boot: int = 1000, seed: int = 0) -> dict[str, An
 
 def _finite(v: Any) -> float | None:
     return None if v is None or np.isnan(v) else float(v)
+
+
+def _rows(c: MeasureContext) -> list[dict[str, Any]]:
+    return sanity_rows(c.ref.id, c.ref.index, c.pairs(c.model_keys()))
+
+
+METRIC = Metric("sanity", _rows, lambda n, cfg: choose_images(n, cfg.sanity_images), SANITY_COLUMNS)
+"""The sanity table: the model-level maps on ``sanity_images`` images."""

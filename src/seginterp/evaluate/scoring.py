@@ -17,6 +17,7 @@ from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.functions import image_functions, image_seed, stored_map_function
 from seginterp.evaluate.infidelity import ScoredMap, score_maps
 from seginterp.evaluate.layer_infidelity import ACTIVATION, PAPER_BILINEAR, activation_records
+from seginterp.evaluate.measure import MeasureContext, Metric
 from seginterp.evaluate.regions import map_columns
 from seginterp.explain.store import ImageMaps
 
@@ -81,3 +82,11 @@ def infidelity_rows(
                 {**common, "normalize": normalize, "infidelity": infd, "skill": skill, "beta": beta}
             )
     return rows
+
+
+def _rows(c: MeasureContext) -> list[dict[str, Any]]:
+    return infidelity_rows(c.model, c.x, c.ref.id, c.ref.index, c.stored, c.cfg, c.layer_modules())
+
+
+METRIC = Metric("fragility", _rows, sharded=True)
+"""The fragility table: every scored image."""

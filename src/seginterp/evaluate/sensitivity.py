@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.functions import image_seed, recompute_function
+from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.explain.store import ImageMaps
 
 if TYPE_CHECKING:
@@ -237,3 +238,17 @@ def sensitivity_rows(
             }
         )
     return rows
+
+
+def _rows(c: MeasureContext) -> list[dict[str, Any]]:
+    return sensitivity_rows(c.explainer, c.x, c.ref.id, c.ref.index, c.stored, c.cfg)
+
+
+METRIC = Metric(
+    "sensitivity",
+    _rows,
+    lambda n, cfg: choose_images(n, cfg.sensitivity_max_images),
+    SENSITIVITY_COLUMNS,
+)
+"""The sensitivity table: re-explains each image many times (costly), on
+``sensitivity_max_images`` images."""
