@@ -26,14 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def _median_seconds(fn: Callable[[], Any], repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from timing import timeit
 
 
 def main() -> None:
@@ -78,9 +71,9 @@ def main() -> None:
         xi = x0.clone().requires_grad_(True)
         (model(xi)[0, 0] * w).sum().backward()
 
-    unit = _median_seconds(fwd_bwd)
+    unit = timeit(fwd_bwd, repeat=5)
     with torch.no_grad():
-        batched = _median_seconds(lambda: model(x0.expand(cfg.batch_size, -1, -1, -1)), 3)
+        batched = timeit(lambda: model(x0.expand(cfg.batch_size, -1, -1, -1)), repeat=3)
     per_sample = batched / cfg.batch_size / unit
 
     # multiply-adds of each convolution in network order: the share downstream of each layer
