@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from import_walk import PACKAGE, SRC, imports, module_file, module_name, with_parents
 
 
@@ -105,33 +106,35 @@ def _package(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def test_a_cycle_through_a_function_and_a_submodule_is_found(tmp_path: Path) -> None:
-    src = _package(
-        tmp_path,
-        {
-            "__init__.py": "",
-            "a.py": "from pkg.sub import b\n",
-            "sub/__init__.py": "",
-            "sub/b.py": "def f():\n    from pkg.c import g\n",
-            "c.py": "import pkg.a\ndef g(): ...\n",
-        },
-    )
-    assert cycles(import_graph(src, "pkg")) == [["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"]]
-
-
-def test_a_cycle_through_a_package_init_is_found(tmp_path: Path) -> None:
-    src = _package(
-        tmp_path,
-        {
-            "__init__.py": "",
-            "x/__init__.py": "from pkg.x.core import X\n",
-            "x/core.py": "from pkg.y import Y\nX = 1\n",
-            "y.py": "from pkg.x.other import Z\nY = 1\n",
-            "x/other.py": "Z = 1\n",
-        },
-    )
-    # importing pkg.x.other runs pkg/x/__init__.py first
-    assert cycles(import_graph(src, "pkg")) == [["pkg.x", "pkg.x.core", "pkg.y", "pkg.x"]]
+@pytest.mark.parametrize(
+    ("files", "cycle"),
+    [
+        pytest.param(
+            {
+                "__init__.py": "",
+                "a.py": "from pkg.sub import b\n",
+                "sub/__init__.py": "",
+                "sub/b.py": "def f():\n    from pkg.c import g\n",
+                "c.py": "import pkg.a\ndef g(): ...\n",
+            },
+            ["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"],
+            id="through-a-function-and-a-submodule",
+        ),
+        pytest.param(
+            {
+                "__init__.py": "",
+                "x/__init__.py": "from pkg.x.core import X\n",
+                "x/core.py": "from pkg.y import Y\nX = 1\n",
+                "y.py": "from pkg.x.other import Z\nY = 1\n",
+                "x/other.py": "Z = 1\n",
+            },
+            ["pkg.x", "pkg.x.core", "pkg.y", "pkg.x"],  # pkg.x.other runs pkg/x/__init__.py
+            id="through-a-package-init",
+        ),
+    ],
+)
+def test_a_cycle_is_found(tmp_path: Path, files: dict[str, str], cycle: list[str]) -> None:
+    assert cycles(import_graph(_package(tmp_path, files), "pkg")) == [cycle]
 
 
 def test_type_checking_imports_and_own_packages_are_no_edges(tmp_path: Path) -> None:
