@@ -1,11 +1,11 @@
 """Stage `evaluate`: fragility, region analysis, sanity check and figures for dataset <D>.
 
-Writes <out>/{fragility,sensitivity,regions,sanity,regions_null}.parquet, <metrics-dir>/
-{fragility,regions,sanity,claims,summary}.json and claims.md (the paper's claims with a verdict
-each) and, under <plots-dir>, figures/*.png and the per-layer vega tables
-(see :mod:`seginterp.evaluate.run`). Under torchrun the images are sharded across ranks and
-rank 0 writes everything; the outputs equal those of one process. The seconds of each part go
-to logs/<D>/evaluate.json, not an output.
+Writes <out>/{fragility,sensitivity,regions,sanity,regions_null}.parquet (per image),
+<out>/results.parquet (every estimate and test), <metrics-dir>/{fragility,regions,sanity,
+claims,summary,methods}.json, claims.md (the paper's claims with a verdict each) and, under
+<plots-dir>, figures/*.png and the per-layer vega tables (see :mod:`seginterp.evaluate.run`).
+Under torchrun the images are sharded across ranks and rank 0 writes everything; the outputs
+equal those of one process. The seconds of each part go to logs/<D>/evaluate.json.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ import pytest
 
 from seginterp.evaluate.regions import (
     REGIONS,
-    aggregate_regions,
     coverage,
+    depth_rhos,
     depth_trend,
+    encoder_layers,
     region_masks,
     region_mass,
 )
@@ -68,44 +69,25 @@ def test_all_zero_map_has_null_shares():
     assert out["claim"] is False
 
 
-def test_depth_trend_and_aggregation():
+def test_depth_trend_per_image():
     layers = ["encoder1", "encoder2", "encoder3", "encoder4", "bottleneck", "decoder1"]
+    assert encoder_layers(layers, layers[::-1]) == layers[:5]
     m, b = _square()
     masks = region_masks(m, b, 1)
     rows = []
-    for i in range(6):
+    for i in range(4):
         for d, layer in enumerate(layers):
             attr = np.full(m.shape, -0.1)
-            attr[masks["band"]] = 1.0 + d + 0.1 * i  # deeper: more mass on the band
-            rows.append(
-                {
-                    "id": f"i{i}",
-                    "level": "layer",
-                    "method": "gradcam",
-                    "layer": layer,
-                    **region_mass(attr, masks),
-                }
-            )
-        rows.append(
-            {
-                "id": f"i{i}",
-                "level": "model",
-                "method": "saliency",
-                "layer": None,
-                **region_mass(np.where(masks["band"], 1.0, -1.0), masks),
-            }
-        )
-    out = aggregate_regions(pd.DataFrame(rows), layers, n_boot=100)
-    sal = out["model"]["saliency"]
-    assert sal["n"] == 6 and sal["n_claim_band_positive_inside_negative"] == 6
-    assert sal["band"]["abs_share"]["n"] == 6
-    focus = out["border_focus"]["gradcam"]
-    assert list(focus) == layers
-    assert focus["encoder1"] < focus["bottleneck"]
-    trend = out["encoder_depth_trend"]["gradcam"]
-    assert trend["layers"] == layers[:5] and trend["n_positive"] == 6
-    assert trend["rho"]["mean"] == pytest.approx(1.0)
+            attr[masks["band"]] = 1.0 + (d if i else 5 - d)  # deeper: more on the band (not i0)
+            rows.append({"id": f"i{i}", "layer": layer, **region_mass(attr, masks)})
+    rhos = depth_rhos(pd.DataFrame(rows), layers)
+    assert list(rhos.index) == ["i0", "i1", "i2", "i3"]
+    assert rhos.tolist() == pytest.approx([-1.0, 1.0, 1.0, 1.0])
+    trend = depth_trend({k: [0.1 * d, 0.2] for d, k in enumerate(layers[:3])})
+    assert trend["layers"] == layers[:3] and trend["rho_per_image"] == [1.0, 0.0]  # flat: 0
+    assert trend["n_positive"] == 1 and trend["n"] == 2
     assert depth_trend({"a": [0.1], "b": [0.2]})["n"] == 0  # fewer than 3 layers: no trend
+    assert not len(depth_rhos(pd.DataFrame(rows), layers[:2]))
 
 
 def test_coverage_counts_the_pixels_holding_most_of_the_mass():

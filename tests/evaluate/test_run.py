@@ -155,8 +155,8 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     assert "seconds" not in pd.read_parquet(tmp_path / "eval" / "sensitivity.parquet")
     log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
     assert set(log["seconds"]) == {
-        "fragility", "regions", "sensitivity", "regions_null", "sanity", "map_mass", "figures",
-        "total",
+        "fragility", "regions", "sensitivity", "regions_null", "sanity", "map_mass", "results",
+        "figures", "total",
     }  # fmt: skip
     layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())
@@ -217,6 +217,31 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     null = pd.read_parquet(tmp_path / "eval" / "regions_null.parquet")
     assert set(null["weights"]) == {"trained", "randomized"} and null["id"].nunique() == 3
     assert regions["null"]["n_images"] == 3
+    _documents_from_results_alone(tmp_path / "eval" / "results.parquet", mdir, frag, layers)
+
+
+def _documents_from_results_alone(path, mdir, frag, layers):
+    """Every metrics document is a view of results.parquet: rebuilt from it (and the run's
+    settings and image counts), each equals the document the stage wrote."""
+    from seginterp.evaluate.config import EvaluateConfig
+    from seginterp.evaluate.render.context import Context
+    from seginterp.evaluate.render.documents import documents
+    from seginterp.evaluate.results.table import Results
+    from seginterp.explain.layers import layer_table
+
+    params = yaml.safe_load((path.parents[1] / "params.yaml").read_text())
+    counts = {k: frag[k] for k in ("n_images", "n_with_border", "n_without_border",
+              "without_border_by_status", "n_not_attributed", "n_evaluated")}  # fmt: skip
+    attribute = params["t"]["attribute"]
+    ctx = Context("t", None, EvaluateConfig.from_params(params, "t"), counts,
+                  tuple(layer_table(tiny_unet())), {}, attribute["methods"],
+                  attribute["layer_methods"])  # fmt: skip
+    docs = documents(Results(pd.read_parquet(path)), ctx)
+    assert set(docs) == {"fragility", "regions", "sanity", "claims", "summary", "methods"}
+    for name, doc in docs.items():
+        assert json.loads(json.dumps(doc)) == json.loads((mdir / f"{name}.json").read_text()), name
+    blk = docs["fragility"]["infidelity"]["sigma_0p03"]["unnormalized"]
+    assert list(blk["layer"]["gradcam"]) == layers
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@
 - :func:`write_map_figures`: both kinds of figures from the stored maps of the shown images;
   :func:`message_figure` when there is nothing to show.
 
-The tables behind the per-layer vega plots are made in :mod:`seginterp.evaluate.plot_tables`.
+The tables behind the per-layer vega plots are made in :mod:`seginterp.evaluate.render.plots`.
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from seginterp.core.io import atomic_dir
 from seginterp.evaluate.figures import ImageRow, message_figure, write_map_figures
-from seginterp.evaluate.plot_tables import PLOT_KINDS, write_empty_plot_tables, write_plot_tables
+from seginterp.evaluate.render.plots import PLOT_KINDS, write_empty_plot_tables, write_plot_tables
+from seginterp.evaluate.results.table import Results
 from seginterp.explain.store import ImageMaps
 
 NOTHING_TO_SHOW = "no test image has a border: nothing to explain or show"
@@ -27,8 +27,8 @@ def write_plots_dir(
     stored: Sequence[ImageMaps],
     attributed: Mapping[str, Sequence[str]],
     layer_order: Sequence[str],
-    documents: tuple[Mapping[str, Any], Mapping[str, Any]] | None,
-    sigma_key: str,
+    results: Results | None,
+    sigma: float,
 ) -> None:
     """Write ``plots_dir`` anew.
 
@@ -36,9 +36,9 @@ def write_plots_dir(
         rows, stored: the shown images and their stored maps (empty: the "nothing" figure).
         attributed: ``methods``, ``layer_methods`` and ``layers`` that were attributed.
         layer_order: every layer name in network order.
-        documents: the (plot view of fragility.json, regions.json) the layer tables come from;
-            None when nothing was scored (header-only tables).
-        sigma_key: the σ whose infidelity the tables show.
+        results: the results table the layer tables come from; None when nothing was scored
+            (header-only tables).
+        sigma: the σ whose infidelity the tables show.
     """
     methods, layer_methods = attributed["methods"], attributed["layer_methods"]
     with atomic_dir(plots_dir) as tmp:
@@ -52,7 +52,7 @@ def write_plots_dir(
             )
         else:
             message_figure(fig_dir / "maps.png", NOTHING_TO_SHOW)
-        if documents is not None:
-            write_plot_tables(tmp, *documents, layer_order, sigma_key)
+        if results is not None:
+            write_plot_tables(tmp, results, layer_order, sigma)
         else:
             write_empty_plot_tables(tmp, layer_methods)

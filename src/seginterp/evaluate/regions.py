@@ -20,7 +20,9 @@ resolution (the layer's effect, whatever the upsampling).
 A share says little alone: a map's support can force it (a 3×3 output convolution confines the
 last decoder's DeepLIFT map to the border's neighbourhood). :func:`null_region_rows` runs the same
 analysis on the maps of the randomized-weights model for the same images and functions
-(:mod:`seginterp.evaluate.null`), so claims compare the trained model with that null.
+(:mod:`seginterp.evaluate.null`), so claims compare the trained model with that null. The
+statistics over images are in :mod:`seginterp.evaluate.results.regions` and
+:mod:`seginterp.evaluate.results.null`; :func:`depth_rhos` (a per-image ρ) stays here.
 
 The paper's "border pixels positive, inner pixels negative" holds for a map when its band net mass
 is > 0 and its inside net mass is < 0.
@@ -35,7 +37,6 @@ import numpy as np
 from scipy import ndimage
 
 from seginterp.evaluate.measure import MeasureContext, Metric
-from seginterp.evaluate.stats import summary
 from seginterp.explain.store import ImageMaps, MapKey
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 REGIONS: tuple[str, ...] = ("band", "inside", "outside")
 COVERAGE_MASS = 0.9  # coverage_90: the fraction of pixels holding this share of |mass|
-_SHARES: tuple[str, ...] = ("pos_share", "neg_share", "abs_share", "net_share", "enrichment")
+SHARES: tuple[str, ...] = ("pos_share", "neg_share", "abs_share", "net_share", "enrichment")
+"""The shares of :func:`region_mass` per region (besides ``area_share``)."""
 
 
 def region_masks(pred: np.ndarray, border: np.ndarray, band_width: int) -> dict[str, np.ndarray]:
@@ -186,26 +188,6 @@ def null_region_rows(
     return rows
 
 
-def _region_block(df: Any, n_boot: int, seed: int) -> dict[str, Any]:
-    """Aggregate per-image region rows of one map (a DataFrame) into the JSON block."""
-    block: dict[str, Any] = {"n": len(df)}
-    for r in REGIONS:
-        rb: dict[str, Any] = {}
-        for q in (*_SHARES, "area_share"):
-            col = df[f"{r}_{q}"].dropna().to_numpy(dtype=np.float64)
-            rb[q] = summary(col, n_boot, seed)
-        rb["n_positive"] = int((df[f"{r}_net"] > 0).sum())
-        rb["n_negative"] = int((df[f"{r}_net"] < 0).sum())
-        block[r] = rb
-    block["n_band_positive"] = block["band"]["n_positive"]
-    block["n_inside_negative"] = block["inside"]["n_negative"]
-    block["n_claim_band_positive_inside_negative"] = int(df["claim"].sum())
-    for col in ("coverage_90", "native_abs_mass"):
-        if col in df and df[col].notna().any():
-            block[col] = summary(df[col].dropna().to_numpy(dtype=np.float64), n_boot, seed)
-    return block
-
-
 def encoder_layers(layer_order: Sequence[str], present: Any) -> list[str]:
     """The encoder layers (encoder1 … bottleneck) of ``layer_order`` that are in ``present``."""
     return [
@@ -258,54 +240,6 @@ def depth_trend(band_share: Mapping[str, Sequence[float]]) -> dict[str, Any]:
         "n": len(rhos),
         "mean_rho": float(np.mean(rhos)),
     }
-
-
-def aggregate_regions(
-    df: Any,
-    layer_order: Sequence[str],
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """``regions.json`` body from per-image rows (one per image × map).
-
-    Args:
-        df: DataFrame with ``id, level, method, layer`` and the :func:`region_mass` columns.
-        layer_order: layer names shallow to deep along the network (encoder1 … decoder5).
-        n_boot, seed: bootstrap of the intervals over images.
-
-    Returns:
-        ``{model: {method: block}, layer: {layer_method: {layer: block}}, border_focus:
-        {layer_method: {layer: band abs_share mean}}, encoder_depth_trend: {layer_method: …}}``;
-        the trend's ``rho`` is the per-image Spearman ρ of band share vs. encoder depth
-        (encoder1 … bottleneck) summarised over images.
-    """
-    out: dict[str, Any] = {"model": {}, "layer": {}, "border_focus": {}, "encoder_depth_trend": {}}
-    model = df[df["level"] == "model"]
-    for method in dict.fromkeys(model["method"]):
-        out["model"][method] = _region_block(model[model["method"] == method], n_boot, seed)
-    layer = df[df["level"] == "layer"]
-    for method in dict.fromkeys(layer["method"]):
-        sub = layer[layer["method"] == method]
-        present = [k for k in layer_order if k in set(sub["layer"])]
-        out["layer"][method] = {
-            k: _region_block(sub[sub["layer"] == k], n_boot, seed) for k in present
-        }
-        out["border_focus"][method] = {
-            k: out["layer"][method][k]["band"]["abs_share"]["mean"] for k in present
-        }
-        rhos = depth_rhos(sub, layer_order)
-        enc = encoder_layers(layer_order, present)
-        out["encoder_depth_trend"][method] = (
-            {
-                "layers": enc,
-                "n_positive": int((rhos > 0).sum()),
-                "n": len(rhos),
-                "rho": summary(rhos.to_numpy(), n_boot, seed),
-            }
-            if len(rhos)
-            else None
-        )
-    return out
 
 
 def _rows(c: MeasureContext) -> list[dict[str, Any]]:

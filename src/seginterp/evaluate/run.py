@@ -10,9 +10,10 @@ Reads the attribute stage's maps and measures them with every registered metric
 - sanity table: one row per image × model-level method (trained vs randomized weights);
 - regions_null table: the region rows of the trained and the randomized model's maps of the same
   functions on ``null_images`` images (:mod:`seginterp.evaluate.null`);
-- the fragility, regions and sanity metrics documents (:mod:`seginterp.evaluate.aggregate`), the
-  claims table (claims.json, claims.md: :mod:`seginterp.evaluate.claims`), summary.json and
-  methods.json (:mod:`seginterp.evaluate.summary`);
+- the results table: every estimate and test over those tables, computed once
+  (:mod:`seginterp.evaluate.results`, written as ``results.parquet``);
+- the metrics documents as views of it (:mod:`seginterp.evaluate.render`): fragility, regions,
+  sanity, claims (claims.json, claims.md: :mod:`seginterp.evaluate.claims`), summary, methods;
 - under ``plots_dir``: figures/maps.png, figures/layers_<method>.png, and
   layer_infidelity/<method>.csv, layer_regions/<method>.csv (vega plots over layer_index; one
   directory per kind, so dvc.yaml declares each with its own x/y).
@@ -20,7 +21,7 @@ Reads the attribute stage's maps and measures them with every registered metric
 Under torchrun the sharded metrics' images (infidelity, regions) are spread across ranks (the
 i-th scored image goes to rank i % world) and gathered on rank 0 in image order
 (:func:`seginterp.core.distributed.gather_rows`); rank 0 measures the others and does the rest
-(aggregation, figures) alone, so the results equal those of one process.
+(results, documents, figures) alone, so the results equal those of one process.
 """
 
 from __future__ import annotations
@@ -36,23 +37,19 @@ import pandas as pd
 import torch
 
 from seginterp.core import distributed as dist
-from seginterp.evaluate.aggregate import (
-    fragility_document,
-    image_counts,
-    regions_document,
-    sanity_document,
-    sigma_key,
-)
-from seginterp.evaluate.claims import ClaimInputs, claims_document, claims_markdown
+from seginterp.evaluate.claims import claims_markdown
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.figures import ImageRow
-from seginterp.evaluate.infidelity_tables import plot_view
 from seginterp.evaluate.inputs import EvaluateData, EvaluateInputs, load_inputs
 from seginterp.evaluate.measure import choose_images, measure
 from seginterp.evaluate.metrics import METRICS
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.plots_dir import write_plots_dir
-from seginterp.evaluate.summary import methods_document, summary_document
+from seginterp.evaluate.render.context import Context, image_counts
+from seginterp.evaluate.render.documents import documents
+from seginterp.evaluate.results.build import results_table
+from seginterp.evaluate.results.measured import Measured
+from seginterp.evaluate.results.table import Results
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.layers import layer_table
 from seginterp.model.net import resolve_device
@@ -87,7 +84,7 @@ def _figures(
     data: EvaluateData,
     cfg: EvaluateConfig,
     acfg: AttributeConfig,
-    docs: dict[str, Any],
+    res: Results | None,
     plots_dir: Path,
     layer_order: Sequence[str],
 ) -> None:
@@ -104,53 +101,9 @@ def _figures(
         )
         for ref, s in zip(shown, stored, strict=True)
     ]
-    frag, regions = docs["fragility"], docs["regions"]
-    tables = (plot_view(frag), regions) if frag["infidelity"] and "layer" in regions else None
     attributed = {"methods": acfg.methods, "layer_methods": acfg.layer_methods,
                   "layers": acfg.layers}  # fmt: skip
-    sigma = sigma_key(cfg.infidelity_sigma[0])
-    write_plots_dir(plots_dir, rows, stored, attributed, layer_order, tables, sigma)
-
-
-def _verdicts(
-    dataset: str,
-    paper: str | None,
-    predictions: Path,
-    cfg: EvaluateConfig,
-    acfg: AttributeConfig,
-    tables: dict[str, pd.DataFrame],
-    counts: dict[str, Any],
-    docs: dict[str, Any],
-    refused: dict[str, str],
-    layer_order: Sequence[str],
-) -> None:
-    """Add the claims and summary documents to ``docs`` (test scores from ``predictions``;
-    ``acfg``: the methods the run explains with; ``refused``: the configured methods the model
-    cannot run, and why)."""
-    seg = read_table(predictions, ["iou", "dice"])
-    ci = ClaimInputs(
-        dataset=dataset,
-        paper=paper_figures(paper or dataset),
-        frag=tables["fragility"],
-        regions=tables["regions"],
-        null=tables["regions_null"],
-        segmentation=seg,
-        layer_order=layer_order,
-        sigma=cfg.infidelity_sigma[0],
-        alpha=cfg.alpha,
-        n_boot=cfg.bootstrap,
-        seed=cfg.seed,
-        methods=acfg.methods,
-        layer_methods=acfg.layer_methods,
-    )
-    docs["claims"] = claims_document(ci, counts["n_evaluated"])
-    means = {"mIoU": float(seg["iou"].mean()), "mDice": float(seg["dice"].mean())}
-    headline = sigma_key(cfg.infidelity_sigma[0])
-    seg_means = means if len(seg) else None
-    docs["summary"] = summary_document(
-        seg_means, counts, docs["fragility"], docs["claims"], headline, refused
-    )
-    docs["methods"] = methods_document(docs["fragility"], headline)
+    write_plots_dir(plots_dir, rows, stored, attributed, layer_order, res, cfg.infidelity_sigma[0])
 
 
 def evaluate_dataset(
@@ -186,21 +139,36 @@ def evaluate_dataset(
     if measured is None:
         return None  # another rank of torchrun: rank 0 does the rest
     tables, seconds = measured
-    frag, sens, regions = tables["fragility"], tables["sensitivity"], tables["regions"]
-    sanity, null = tables["sanity"], tables["regions_null"]
-    layer_order = tuple(layer_table(data.explainer.model))  # network order
-    counts = image_counts(data.status, data.n_not_attributed, len(data.todo))
-    docs = {
-        "fragility": fragility_document(frag, sens, layer_order, cfg, counts),
-        "regions": regions_document(regions, null, layer_order, cfg, counts),
-        "sanity": sanity_document(sanity, cfg),
-    }
-    refused = data.explainer.refused
-    _verdicts(
-        dataset, paper, inputs.predictions, cfg, acfg, tables, counts, docs, refused, layer_order
-    )
     t0 = time.perf_counter()
-    _figures(data, cfg, acfg, docs, plots_dir, layer_order)
+    layer_order = tuple(layer_table(data.explainer.model))  # network order
+    m = Measured(
+        frag=tables["fragility"],
+        sens=tables["sensitivity"],
+        regions=tables["regions"],
+        null=tables["regions_null"],
+        sanity=tables["sanity"],
+        segmentation=read_table(inputs.predictions, ["iou", "dice"]),
+        layer_order=layer_order,
+        cfg=cfg,
+        methods=acfg.methods,
+        layer_methods=acfg.layer_methods,
+    )
+    tables["results"] = results_table(m)
+    seconds["results"] = time.perf_counter() - t0
+    ctx = Context(
+        dataset,
+        paper_figures(paper or dataset),
+        cfg,
+        image_counts(data.status, data.n_not_attributed, len(data.todo)),
+        layer_order,
+        data.explainer.refused,
+        acfg.methods,
+        acfg.layer_methods,
+    )
+    res = Results(tables["results"])
+    docs = documents(res, ctx)
+    t0 = time.perf_counter()
+    _figures(data, cfg, acfg, res if len(m.frag) else None, plots_dir, layer_order)
     seconds["figures"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     return Evaluation(tables, docs, claims_markdown(docs["claims"]), seconds)

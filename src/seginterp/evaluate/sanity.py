@@ -7,8 +7,9 @@ statistics reset too), explaining the same function (mean logit over the trained
 border). Spearman rank correlation over pixels of the channel-summed maps, signed and of absolute
 values (Adebayo et al. report both, since randomization can flip signs). High correlation: the
 method is insensitive to the model (it behaves like an edge detector of the input). The maps of
-both models come from :func:`seginterp.evaluate.randomized.randomized_pairs`; each method gets a
-verdict (:func:`sanity_verdict`), "too few images" below 3 images.
+both models come from :func:`seginterp.evaluate.randomized.randomized_pairs`. The means over
+images are in :mod:`seginterp.evaluate.results.sanity`; each method's verdict
+(:func:`seginterp.evaluate.render.sanity.sanity_verdict`) says "too few images" below 3 images.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from scipy.stats import spearmanr
 
 from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.evaluate.regions import to_2d
-from seginterp.evaluate.stats import MIN_CI_VALUES, summary
 
 if TYPE_CHECKING:
     from seginterp.evaluate.randomized import MapPair
@@ -35,12 +35,6 @@ SANITY_COLUMNS: tuple[str, ...] = (
     "spearman",
     "spearman_abs",
 )
-
-
-SANITY_RHO = 0.5
-"""Verdict threshold on the rank correlation of |maps| between the trained and the randomized
-model: below, the map changes with the weights; above, it does not (it mostly reflects the
-input or the architecture)."""
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
@@ -75,50 +69,6 @@ def sanity_rows(image_id: str, index: int, pairs: Sequence[MapPair]) -> list[dic
         for p in pairs
         if p.key.layer is None
     ]
-
-
-def sanity_verdict(spearman_abs: dict[str, Any]) -> str:
-    """The verdict of one method from the summary of its per-image ``spearman_abs``."""
-    n, lo, hi = spearman_abs["n"], spearman_abs["ci_low"], spearman_abs["ci_high"]
-    if n == 0:
-        return "no images"
-    if lo is None:
-        return f"too few images for a verdict (n={n} < {MIN_CI_VALUES})"
-    if hi < SANITY_RHO:
-        return f"changes with the weights (rank correlation of |maps| < {SANITY_RHO:g})"
-    if lo > SANITY_RHO:
-        return f"does not change with the weights (rank correlation of |maps| > {SANITY_RHO:g})"
-    return f"inconclusive (the interval of the rank correlation of |maps| spans {SANITY_RHO:g})"
-
-
-def aggregate_sanity(df: Any, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """``sanity.json``'s per-method block from per-image rows (id, method, spearman, spearman_abs).
-
-    Returns method -> ``{spearman: summary, spearman_abs: summary, verdict, per_image: [{id,
-    spearman, spearman_abs}]}``; undefined ρ are left out of the summaries and kept as null per
-    image; the verdict reads ``spearman_abs`` (:func:`sanity_verdict`).
-    """
-    out: dict[str, Any] = {}
-    for method in dict.fromkeys(df["method"]):
-        sub = df[df["method"] == method]
-        block: dict[str, Any] = {}
-        for col in ("spearman", "spearman_abs"):
-            block[col] = summary(sub[col].dropna().to_numpy(dtype=np.float64), n_boot, seed)
-        block["verdict"] = sanity_verdict(block["spearman_abs"])
-        block["per_image"] = [
-            {
-                "id": str(r.id),
-                "spearman": _finite(r.spearman),
-                "spearman_abs": _finite(r.spearman_abs),
-            }
-            for r in sub.itertuples(index=False)
-        ]
-        out[method] = block
-    return out
-
-
-def _finite(v: Any) -> float | None:
-    return None if v is None or np.isnan(v) else float(v)
 
 
 def _rows(c: MeasureContext) -> list[dict[str, Any]]:

@@ -1,44 +1,20 @@
-"""What a claim is made of: its inputs, its spec and its verdict."""
+"""What a claim is made of: its spec (the rows it adds to the results table and how its verdict
+is read from them), its keys and its verdict."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pandas as pd
-
 from seginterp.evaluate.paper import PaperFigures
+from seginterp.evaluate.render.context import Context
+from seginterp.evaluate.results.measured import Measured
+from seginterp.evaluate.results.table import Key, Results, Row, point
 
 HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
 VERDICTS: tuple[str, ...] = (HELD, NOT_HELD, INCONCLUSIVE)
-
-
-@dataclass(frozen=True)
-class ClaimInputs:
-    """What the claims are judged on: the per-image tables of the evaluate stage.
-
-    ``frag``: fragility rows; ``regions``: region rows of the trained model (all scored images);
-    ``null``: region rows of the trained and randomized models on the null images;
-    ``segmentation``: the test split's per-image ``iou``/``dice`` (None: not available);
-    ``methods``, ``layer_methods``: the model-level and layer methods the run explains with (the
-    configured ones the model can run): they name the rows of the per-method claims when no image
-    can be explained (otherwise the rows follow the methods in ``regions``).
-    """
-
-    dataset: str
-    paper: PaperFigures | None
-    frag: pd.DataFrame
-    regions: pd.DataFrame
-    null: pd.DataFrame
-    segmentation: pd.DataFrame | None
-    layer_order: Sequence[str]
-    sigma: float
-    alpha: float = 0.05
-    n_boot: int = 1000
-    seed: int = 0
-    methods: Sequence[str] = ()
-    layer_methods: Sequence[str] = ()
+SECTION = "claim"
 
 
 @dataclass(frozen=True)
@@ -60,11 +36,48 @@ def inconclusive(why: str) -> Verdict:
     return Verdict("—", 0, INCONCLUSIVE, why)
 
 
+def row_id(claim: str, method: str | None) -> str:
+    """The id of a claim's row: ``<claim>``, or ``<claim>/<method>`` for a per-method claim."""
+    return claim if method is None else f"{claim}/{method}"
+
+
+def claim_key(claim: str, method: str | None) -> Key:
+    """The key of a claim's rows on one subject (``name``: the row id; ``method``: the subject)."""
+    return Key(SECTION, name=row_id(claim, method), method=method)
+
+
+def count(key: Key, n: int) -> Row:
+    """The number of images a claim's verdict is on (point ``n`` at ``key``)."""
+    return point(key.but(quantity="n"), n)
+
+
+def cannot_judge(key: Key, why: str) -> Row:
+    """The row saying why a claim cannot be judged (its judge is then inconclusive for ``why``)."""
+    return {**point(key.but(quantity="inconclusive"), None), "note": why}
+
+
+def n_of(res: Results, key: Key) -> int:
+    """The :func:`count` recorded at ``key``."""
+    n = res.value(key.but(quantity="n"))
+    if n is None:
+        raise ValueError(f"results: no image count of claim {key.name!r}: build the claim rows")
+    return int(n)
+
+
+def why_not(res: Results, key: Key) -> str | None:
+    """The :func:`cannot_judge` reason recorded at ``key`` (None: the claim can be judged)."""
+    r = res.get(key.but(quantity="inconclusive"), "point")
+    return None if r is None else r["note"]
+
+
 Quoted = str | Callable[[PaperFigures | None], str]
 """A cell that quotes the paper: fixed, or a function of the dataset's figures (None: none)."""
 
-Judge = Callable[[ClaimInputs, str | None], Verdict]
-"""(inputs, the method of a per-method claim or None) -> the verdict."""
+Tests = Callable[[Measured, str | None], list[Row]]
+"""(per-image tables, the method of a per-method claim or None) -> the claim's results rows."""
+
+Judge = Callable[[Results, Context, str | None], Verdict]
+"""(results table, settings, the method or None) -> the verdict, read from the rows."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,9 @@ class ClaimSpec:
 
     ``id`` and ``text`` name the rows; a claim ``per`` method or layer method has one row per
     method, ``<id>/<method>``, with ``{method}`` in ``text`` filled in. ``source``: where the
-    paper states it; ``paper_figures``: what the paper reports; ``judge``: the verdict.
+    paper states it; ``paper_figures``: what the paper reports; ``tests``: the claim's estimates
+    and tests on one subject (results rows at :func:`claim_key`, or :func:`cannot_judge`);
+    ``judge``: the verdict, read from those rows (and rows of other sections), computing nothing.
     ``explained``: judged on the explained images (without any, its rows say so).
     """
 
@@ -81,6 +96,7 @@ class ClaimSpec:
     text: str
     source: Quoted
     paper_figures: Quoted
+    tests: Tests
     judge: Judge
     per: Literal["dataset", "method", "layer method"] = "dataset"
     explained: bool = True
@@ -92,7 +108,7 @@ class ClaimSpec:
     def row(self, paper: PaperFigures | None, method: str | None, v: Verdict) -> dict[str, Any]:
         """One row of the claims table (the claims.json schema)."""
         return {
-            "id": self.id if method is None else f"{self.id}/{method}",
+            "id": row_id(self.id, method),
             "claim": self.text if method is None else self.text.format(method=method),
             "source": _quote(self.source, paper),
             "paper": _quote(self.paper_figures, paper),

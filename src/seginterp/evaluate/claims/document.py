@@ -1,4 +1,5 @@
-"""claims.json and claims.md: the rows of every registered claim (:data:`.registry.CLAIMS`)."""
+"""The claims' rows of the results table, and claims.json / claims.md read back from it (the rows
+of every registered claim, :data:`.registry.CLAIMS`)."""
 
 from __future__ import annotations
 
@@ -9,40 +10,64 @@ from seginterp.evaluate.claims.base import (
     HELD,
     INCONCLUSIVE,
     NOT_HELD,
+    SECTION,
     VERDICTS,
-    ClaimInputs,
     ClaimSpec,
+    claim_key,
     inconclusive,
+    row_id,
 )
 from seginterp.evaluate.claims.registry import CLAIMS
 from seginterp.evaluate.claims.verdicts import region_rows
+from seginterp.evaluate.render.context import Context
+from seginterp.evaluate.results.measured import Measured
+from seginterp.evaluate.results.table import Key, Results, Row, point
 
 NO_IMAGE = "no explainable image"
 """The reason of every claim on the explained images when there is none."""
 
+EXPLAINED = Key(SECTION, quantity="n_fragility_rows")
+"""Point row: the fragility rows the claims were judged on (0: nothing was explained)."""
 
-def _methods(spec: ClaimSpec, ci: ClaimInputs, judged: bool) -> list[str | None]:
+
+def _subjects(spec: ClaimSpec, m: Measured, judged: bool) -> list[str | None]:
     """The subjects of a claim's rows: None for a claim on the dataset; per method, the methods
     of the region rows when judged, else the methods the run explains with."""
     if spec.per == "dataset":
         return [None]
     if not judged:
-        return list(ci.methods if spec.per == "method" else ci.layer_methods)
-    return list(dict.fromkeys(region_rows(ci, spec.per)["method"]))
+        return list(m.methods if spec.per == "method" else m.layer_methods)
+    return list(dict.fromkeys(region_rows(m, spec.per)["method"]))
 
 
-def claims_document(ci: ClaimInputs, n_images: int) -> dict[str, Any]:
+def claim_rows(m: Measured) -> list[Row]:
+    """Every registered claim's rows (its subjects, in order, as point rows ``subject``, then its
+    estimates and tests); the claims on explained images are not tested when nothing was
+    explained (no fragility row)."""
+    out = [point(EXPLAINED, len(m.frag))]
+    for spec in (CLAIMS.get(name) for name in CLAIMS):
+        judged = len(m.frag) > 0 or not spec.explained
+        for subject in _subjects(spec, m, judged):
+            out.append(point(claim_key(spec.id, subject).but(quantity="subject"), None))
+            if judged:
+                out += spec.tests(m, subject)
+    return out
+
+
+def claims_document(res: Results, ctx: Context) -> dict[str, Any]:
     """claims.json: every registered claim with its verdict (package doc); with no explained
     image, the claims on explained images are inconclusive, with the same ids and texts."""
-    explained = n_images > 0 and len(ci.frag) > 0
+    n_images = int(ctx.counts["n_evaluated"])
+    explained = n_images > 0 and bool(res.value(EXPLAINED))
+    subjects = res.select(section=SECTION, quantity="subject")
     rows = []
     for spec in (CLAIMS.get(name) for name in CLAIMS):
         judged = explained or not spec.explained
-        for m in _methods(spec, ci, judged):
-            v = spec.judge(ci, m) if judged else inconclusive(NO_IMAGE)
-            rows.append(spec.row(ci.paper, m, v))
+        for m in (r["method"] for r in subjects if r["name"] == row_id(spec.id, r["method"])):
+            v = spec.judge(res, ctx, m) if judged else inconclusive(NO_IMAGE)
+            rows.append(spec.row(ctx.paper, m, v))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    return {"dataset": ci.dataset, "n_images": int(n_images), "claims": rows, "counts": counts}
+    return {"dataset": ctx.dataset, "n_images": n_images, "claims": rows, "counts": counts}
 
 
 def claims_markdown(doc: Mapping[str, Any]) -> str:

@@ -4,7 +4,10 @@ A region pattern is ``held`` only when it is significant on the trained model *a
 on the randomized-weights model for the same images and functions (:mod:`seginterp.evaluate.null`):
 a share the map's support forces (e.g. a 3×3 output convolution confining the last decoder's map
 to the border's neighbourhood) shows on the randomized model too. Model-level methods are taken in
-their majority mode. Definitions:
+their majority mode. The null tests of ``border_only`` and ``depth_focus`` are the regions_null
+section's (:mod:`seginterp.evaluate.results.null`: families ``band`` and ``depth_trend``), read
+back, never recomputed; ``border_sign``'s contrast null is its own (family ``null``).
+Definitions:
 
 - ``border_sign/<method>``: band net share > 0 and inside net share < 0 (one-sample Wilcoxon each,
   Holm over the two); null: the contrast band − inside is larger than the randomized model's.
@@ -21,22 +24,33 @@ their majority mode. Definitions:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from seginterp.evaluate.claims.base import (
-    HELD,
-    INCONCLUSIVE,
-    ClaimInputs,
     ClaimSpec,
     Verdict,
+    cannot_judge,
+    claim_key,
+    count,
     inconclusive,
+    n_of,
+    why_not,
 )
-from seginterp.evaluate.claims.verdicts import decide, fmt, one_sample, region_rows
+from seginterp.evaluate.claims.verdicts import (
+    NULL,
+    decide_first,
+    fmt,
+    null_test,
+    one_sample,
+    region_rows,
+    with_null,
+)
 from seginterp.evaluate.regions import depth_rhos
-from seginterp.evaluate.stats import PairSpec, paired_family, paired_one, summary
+from seginterp.evaluate.render.context import Context
+from seginterp.evaluate.results.measured import Measured
+from seginterp.evaluate.results.table import Key, Results, Row, estimate, point, tests
+from seginterp.evaluate.stats import PairSpec
 
 ONLY_SHARE = 0.9
 """``border_only``: "only border pixels contribute" read as more than 90 % of |mass| on the band."""
@@ -45,124 +59,179 @@ QUALITATIVE = "qualitative (maps)"
 """The paper's figure for a region claim: its maps (no number)."""
 
 
-def _null_test(
-    ci: ClaimInputs, level: str, method: str | None, value: Any
-) -> tuple[str | None, str]:
-    """Trained vs randomized on the null images: (``trained`` when significantly larger, else
-    None; a short reason). ``value`` maps region rows of one weights setting to a Series by id."""
-    df = ci.null
-    if not len(df):
-        return None, "no null images (evaluate.null_images = 0)"
-    sub = df[(df["level"] == level) & (df["method"] == method)]
-    both = pd.concat(
-        {w: value(sub[sub["weights"] == w]) for w in ("trained", "randomized")}, axis=1
-    ).dropna()
-    if not len(both):
-        return None, "no null maps"
-    t, rnd = both["trained"].to_numpy(), both["randomized"].to_numpy()
-    r = paired_one("trained", "randomized", t, rnd, "null", ci.alpha)
-    if not r["testable"]:
-        return None, f"null: too few images (n={r['n_nonzero']})"
-    if r["better"] == "trained":
-        return "trained", f"stronger than the randomized model (p={r['p_holm']:.2g})"
-    if r["better"] == "randomized":
-        return None, f"weaker than on the randomized model (p={r['p_holm']:.2g})"
-    return None, f"not different from the randomized model (p={r['p_holm']:.2g})"
-
-
-def _with_null(verdict: str, why: str, null: tuple[str | None, str]) -> tuple[str, str]:
-    if verdict != HELD:
-        return verdict, why
-    if null[0] == "trained":
-        return HELD, f"{why}; {null[1]}"
-    return INCONCLUSIVE, f"{why}; but {null[1]}"
-
-
-def _by_id(col: str) -> Any:
-    return lambda d: d.set_index("id")[col].astype(np.float64)
-
-
-def _of(ci: ClaimInputs, per: str, method: str | None) -> pd.DataFrame:
-    rows = region_rows(ci, per)
+def _of(m: Measured, per: str, method: str | None) -> pd.DataFrame:
+    rows = region_rows(m, per)
     return rows[rows["method"] == method]
 
 
-def border_sign(ci: ClaimInputs, method: str | None) -> Verdict:
-    sub = _of(ci, "method", method)
+def _mean(key: Key, values: np.ndarray, m: Measured) -> Row:
+    return estimate(key, values, "mean", m.cfg.bootstrap, m.cfg.seed)
+
+
+def _contrast_null(key: Key, m: Measured, method: str | None) -> list[Row]:
+    """Trained vs randomized band − inside net share of one model-level method on the null
+    images: the family ``null`` at ``key`` (none without null maps of both models)."""
+    df = m.null
+    if not len(df):
+        return []
+    sub = df[(df["level"] == "model") & (df["method"] == method)]
+
+    def contrast(d: pd.DataFrame) -> pd.Series:
+        by_id = d.set_index("id")
+        return by_id["band_net_share"].astype(np.float64) - by_id["inside_net_share"].astype(
+            np.float64
+        )
+
+    both = pd.concat(
+        {w: contrast(sub[sub["weights"] == w]) for w in ("trained", "randomized")}, axis=1
+    ).dropna()
+    if not len(both):
+        return []
+    t, rnd = both["trained"].to_numpy(np.float64), both["randomized"].to_numpy(np.float64)
+    return tests(key, "null", [PairSpec("trained", "randomized", t, rnd, "null", False)],
+                 m.cfg.alpha)  # fmt: skip
+
+
+def _border_sign_tests(m: Measured, method: str | None) -> list[Row]:
+    """Band net share > 0 and inside net share < 0 (one family), their means, the images with
+    both signs, and the contrast's null."""
+    key = claim_key("border_sign", method)
+    sub = _of(m, "method", method)
     band = sub["band_net_share"].dropna().to_numpy(np.float64)
     inside = sub["inside_net_share"].dropna().to_numpy(np.float64)
     specs = [
         one_sample("band net", band, 0.0, True, "band net share"),
         one_sample("inside net", inside, 0.0, False, "inside net share"),
     ]
-    res = paired_family(specs, ci.alpha)
-    verdict, why = decide(res, {k: r["a"] for k, r in res.items()})
-    contrast = _by_id("band_net_share")
-    null = _null_test(ci, "model", method, lambda d: contrast(d) - _by_id("inside_net_share")(d))
-    verdict, why = _with_null(verdict, why, null)
-    b, i = summary(band, ci.n_boot, ci.seed), summary(inside, ci.n_boot, ci.seed)
-    ours = f"net share band {fmt(b)}, inside {fmt(i)}; both signs in {int(sub['claim'].sum())}"
-    return Verdict(f"{ours}/{len(sub)}", len(sub), verdict, why)
+    return [
+        *tests(key, "claim", specs, m.cfg.alpha),
+        *_contrast_null(key, m, method),
+        _mean(key.but(quantity="band_net_share"), band, m),
+        _mean(key.but(quantity="inside_net_share"), inside, m),
+        point(key.but(quantity="n_both_signs"), int(sub["claim"].sum())),
+        count(key, len(sub)),
+    ]
 
 
-def border_only(ci: ClaimInputs, method: str | None) -> Verdict:
-    share = _of(ci, "method", method)["band_abs_share"].dropna().to_numpy(np.float64)
-    res = paired_family([one_sample("band share", share, ONLY_SHARE, True, "band share")], ci.alpha)
-    verdict, why = decide(res, {k: r["a"] for k, r in res.items()})
-    null = _null_test(ci, "model", method, _by_id("band_abs_share"))
-    verdict, why = _with_null(verdict, why, null)
-    s = summary(share, ci.n_boot, ci.seed)
+def border_sign(res: Results, ctx: Context, method: str | None) -> Verdict:
+    key = claim_key("border_sign", method)
+    verdict, why = decide_first(res.family(key, "claim"))
+    verdict, why = with_null(verdict, why, null_test(res, key, "null"))
+    b, i = (res.summary(key.but(quantity=q)) for q in ("band_net_share", "inside_net_share"))
+    n, both = n_of(res, key), int(res.value(key.but(quantity="n_both_signs")))
+    ours = f"net share band {fmt(b)}, inside {fmt(i)}; both signs in {both}"
+    return Verdict(f"{ours}/{n}", n, verdict, why)
+
+
+def _border_only_tests(m: Measured, method: str | None) -> list[Row]:
+    """Band share of |mass| > :data:`ONLY_SHARE` (the null is the regions_null band family)."""
+    key = claim_key("border_only", method)
+    share = _of(m, "method", method)["band_abs_share"].dropna().to_numpy(np.float64)
+    spec = one_sample("band share", share, ONLY_SHARE, True, "band share")
+    return [
+        *tests(key, "claim", [spec], m.cfg.alpha),
+        _mean(key.but(quantity="band_abs_share"), share, m),
+        count(key, len(share)),
+    ]
+
+
+def border_only(res: Results, ctx: Context, method: str | None) -> Verdict:
+    key = claim_key("border_only", method)
+    verdict, why = decide_first(res.family(key, "claim"))
+    null = null_test(res, Key(NULL, level="model", method=method), "band")
+    verdict, why = with_null(verdict, why, null)
+    s = res.summary(key.but(quantity="band_abs_share"))
     ours = f"band share of |mass| {fmt(s)} (held needs > {ONLY_SHARE:g})"
-    return Verdict(ours, len(share), verdict, why)
+    return Verdict(ours, n_of(res, key), verdict, why)
 
 
-def deeplift_coverage(ci: ClaimInputs, _: str | None) -> Verdict:
-    model = region_rows(ci, "method")
+def _coverage_tests(m: Measured, subject: str | None) -> list[Row]:
+    """DeepLIFT's coverage_90 vs every other method's (one family); each method's mean."""
+    key = claim_key("deeplift_coverage", subject)
+    model = region_rows(m, "method")
     wide = model.pivot_table(index="id", columns="method", values="coverage_90").dropna()
     if "deeplift" not in wide.columns or wide.shape[1] < 2:
-        return inconclusive("DeepLIFT or another method not computed")
-    others = [m for m in dict.fromkeys(model["method"]) if m != "deeplift" and m in wide]
+        return [cannot_judge(key, "DeepLIFT or another method not computed")]
+    others = [x for x in dict.fromkeys(model["method"]) if x != "deeplift" and x in wide]
     dl = wide["deeplift"].to_numpy()
-    specs = [PairSpec("deeplift", m, dl, wide[m].to_numpy(), "coverage_90", False) for m in others]
-    res = paired_family(specs, ci.alpha)
-    verdict, why = decide(res, {k: "deeplift" for k in res})
-    means = {m: float(wide[m].mean()) for m in wide.columns}
-    ours = "mean coverage_90: " + ", ".join(f"{m} {v:.3g}" for m, v in means.items())
-    return Verdict(ours, len(wide), verdict, why)
+    specs = [PairSpec("deeplift", x, dl, wide[x].to_numpy(), "coverage_90", False) for x in others]
+    means = [point(key.but(quantity="coverage_90", method=x), float(wide[x].mean()))
+             for x in wide.columns]  # fmt: skip
+    return [*tests(key, "claim", specs, m.cfg.alpha), *means, count(key, len(wide))]
 
 
-def depth_focus(ci: ClaimInputs, method: str | None) -> Verdict:
-    rhos = depth_rhos(_of(ci, "layer method", method), ci.layer_order)
+def deeplift_coverage(res: Results, ctx: Context, subject: str | None) -> Verdict:
+    key = claim_key("deeplift_coverage", subject)
+    why = why_not(res, key)
+    if why is not None:
+        return inconclusive(why)
+    verdict, why = decide_first(res.family(key, "claim"))
+    means = res.select(section=key.section, name=key.name, quantity="coverage_90")
+    ours = "mean coverage_90: " + ", ".join(f"{r['method']} {r['estimate']:.3g}" for r in means)
+    return Verdict(ours, n_of(res, key), verdict, why)
+
+
+def _depth_tests(m: Measured, method: str | None) -> list[Row]:
+    """Per-image Spearman ρ of band share vs encoder depth > 0, and its mean (the null is the
+    regions_null depth_trend family)."""
+    key = claim_key("depth_focus", method)
+    rhos = depth_rhos(_of(m, "layer method", method), m.layer_order).to_numpy()
     if not len(rhos):
-        return inconclusive("fewer than 3 encoder layers")
-    res = paired_family([one_sample("rho", rhos.to_numpy(), 0.0, True, "Spearman rho")], ci.alpha)
-    verdict, why = decide(res, {k: "rho" for k in res})
-    null = _null_test(ci, "layer", method, lambda d: depth_rhos(d, ci.layer_order))
-    verdict, why = _with_null(verdict, why, null)
-    ours = f"Spearman rho(depth, band share) {fmt(summary(rhos.to_numpy(), ci.n_boot, ci.seed))}"
-    return Verdict(ours, len(rhos), verdict, why)
+        return [cannot_judge(key, "fewer than 3 encoder layers")]
+    spec = one_sample("rho", rhos, 0.0, True, "Spearman rho")
+    return [
+        *tests(key, "claim", [spec], m.cfg.alpha),
+        _mean(key.but(quantity="depth_rho"), rhos, m),
+        count(key, len(rhos)),
+    ]
 
 
-def decoder2_peak(ci: ClaimInputs, method: str | None) -> Verdict:
-    sub = _of(ci, "layer method", method)
+def depth_focus(res: Results, ctx: Context, method: str | None) -> Verdict:
+    key = claim_key("depth_focus", method)
+    why = why_not(res, key)
+    if why is not None:
+        return inconclusive(why)
+    verdict, why = decide_first(res.family(key, "claim"))
+    null = null_test(res, Key(NULL, level="layer", method=method), "depth_trend")
+    verdict, why = with_null(verdict, why, null)
+    ours = f"Spearman rho(depth, band share) {fmt(res.summary(key.but(quantity='depth_rho')))}"
+    return Verdict(ours, n_of(res, key), verdict, why)
+
+
+def _peak_tests(m: Measured, method: str | None) -> list[Row]:
+    """decoder2's share of Σ|L| vs every other layer's (one family), its mean, and the layer of
+    the largest mean share."""
+    key = claim_key("decoder2_peak", method)
+    sub = _of(m, "layer method", method)
     wide = sub.pivot_table(index="id", columns="layer", values="native_abs_mass").dropna()
-    layers = [k for k in ci.layer_order if k in wide.columns]
+    layers = [k for k in m.layer_order if k in wide.columns]
     if "decoder2" not in layers or len(layers) < 2:
-        return inconclusive("decoder2 or other layers not computed")
+        return [cannot_judge(key, "decoder2 or other layers not computed")]
     share = wide[layers].div(wide[layers].sum(axis=1), axis=0)
     d2 = share["decoder2"].to_numpy()
     what = "share of Σ|L|"
     others = [k for k in layers if k != "decoder2"]
     specs = [PairSpec("decoder2", k, d2, share[k].to_numpy(), what, False) for k in others]
-    res = paired_family(specs, ci.alpha)
-    verdict, why = decide(res, {k: "decoder2" for k in res})
     top = share.mean().sort_values(ascending=False)
-    ours = (
-        f"decoder2 {fmt(summary(d2, ci.n_boot, ci.seed))}; "
-        f"largest mean share: {top.index[0]} {top.iloc[0]:.3g}"
-    )
+    return [
+        *tests(key, "claim", specs, m.cfg.alpha),
+        _mean(key.but(quantity="decoder2_share"), d2, m),
+        point(key.but(quantity="largest_mean_share", layer=top.index[0]), float(top.iloc[0])),
+        count(key, len(share)),
+    ]
+
+
+def decoder2_peak(res: Results, ctx: Context, method: str | None) -> Verdict:
+    key = claim_key("decoder2_peak", method)
+    why = why_not(res, key)
+    if why is not None:
+        return inconclusive(why)
+    verdict, why = decide_first(res.family(key, "claim"))
+    (top,) = res.select(section=key.section, name=key.name, quantity="largest_mean_share")
+    d2 = res.summary(key.but(quantity="decoder2_share"))
+    ours = f"decoder2 {fmt(d2)}; largest mean share: {top['layer']} {top['estimate']:.3g}"
     short_why = "; ".join(p for p in why.split("; ") if "against" in p) or why
-    return Verdict(ours, len(share), verdict, short_why)
+    return Verdict(ours, n_of(res, key), verdict, short_why)
 
 
 SPECS: tuple[ClaimSpec, ...] = (
@@ -171,6 +240,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "{method}: border pixels positive, inner negative",
         "Fig. 5",
         QUALITATIVE,
+        _border_sign_tests,
         border_sign,
         per="method",
     ),
@@ -179,6 +249,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "DeepLIFT marks more pixels (coverage_90) than the other methods",
         "Fig. 5",
         QUALITATIVE,
+        _coverage_tests,
         deeplift_coverage,
     ),
     ClaimSpec(
@@ -186,6 +257,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "layer {method}: the deeper the encoder, the more focus on the border",
         "Figs 6, 7, 9",
         QUALITATIVE,
+        _depth_tests,
         depth_focus,
         per="layer method",
     ),
@@ -194,6 +266,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "layer {method}: decoder2 has the highest effect (share of native Σ|L|)",
         "Fig. 6",
         QUALITATIVE,
+        _peak_tests,
         decoder2_peak,
         per="layer method",
     ),
@@ -202,6 +275,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "{method}: only border pixels contribute",
         "Fig. 8 (HAM10000)",
         QUALITATIVE,
+        _border_only_tests,
         border_only,
         per="method",
     ),

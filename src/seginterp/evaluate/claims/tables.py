@@ -15,16 +15,23 @@ from seginterp.evaluate.claims.base import (
     HELD,
     INCONCLUSIVE,
     NOT_HELD,
-    ClaimInputs,
     ClaimSpec,
     Verdict,
+    cannot_judge,
+    claim_key,
+    count,
     inconclusive,
+    n_of,
+    why_not,
 )
-from seginterp.evaluate.claims.verdicts import decide, fmt, majority_mode
-from seginterp.evaluate.infidelity_tables import pair_spec, row_names
+from seginterp.evaluate.claims.verdicts import decide, decide_first, fmt, majority_mode
 from seginterp.evaluate.layer_infidelity import ACTIVATION, PAPER_BILINEAR
 from seginterp.evaluate.paper import CLAIMED_ORDER, PAPER, PaperFigures, short
-from seginterp.evaluate.stats import paired_family, paired_one, ratio_skill, summary
+from seginterp.evaluate.render.context import Context
+from seginterp.evaluate.results.infidelity import pair_spec, row_names
+from seginterp.evaluate.results.measured import Measured
+from seginterp.evaluate.results.table import Key, Results, Row, estimate, key_of, ratio, tests
+from seginterp.evaluate.stats import PairSpec
 
 
 def _figures(p: PaperFigures | None) -> list[PaperFigures]:
@@ -45,16 +52,22 @@ def _segmentation_paper(p: PaperFigures | None) -> str:
     )
 
 
-def segmentation(ci: ClaimInputs, _: str | None) -> Verdict:
+def _segmentation_tests(m: Measured, subject: str | None) -> list[Row]:
+    """Nothing of its own: the scores are the segmentation section's (none: why not)."""
+    seg = m.segmentation
+    none = seg is None or not len(seg)
+    return [cannot_judge(claim_key("segmentation", subject), "no test images")] if none else []
+
+
+def segmentation(res: Results, ctx: Context, subject: str | None) -> Verdict:
     """Tables I/IV: the U-Net's test mDice and mIoU against the paper's."""
-    if ci.segmentation is None or not len(ci.segmentation):
-        return inconclusive("no test images")
-    s = {
-        "mDice": summary(ci.segmentation["dice"].to_numpy(np.float64), ci.n_boot, ci.seed),
-        "mIoU": summary(ci.segmentation["iou"].to_numpy(np.float64), ci.n_boot, ci.seed),
-    }
+    why = why_not(res, claim_key("segmentation", subject))
+    if why is not None:
+        return inconclusive(why)
+    s = {k: res.summary(Key("segmentation", quantity=q)) for k, q in (("mDice", "dice"),
+                                                                      ("mIoU", "iou"))}  # fmt: skip
     ours = f"mDice {fmt(s['mDice'])}, mIoU {fmt(s['mIoU'])} (test)"
-    n, p = s["mDice"]["n"], ci.paper
+    n, p = s["mDice"]["n"], ctx.paper
     if p is None:
         return Verdict(ours, n, INCONCLUSIVE, "no paper figure for this dataset")
     if s["mDice"]["ci_low"] is None:
@@ -67,9 +80,9 @@ def segmentation(ci: ClaimInputs, _: str | None) -> Verdict:
     return Verdict(ours, n, HELD, why)
 
 
-def _headline(ci: ClaimInputs, level: str) -> pd.DataFrame:
-    f = ci.frag
-    return f[(f["sigma"] == ci.sigma) & (~f["normalize"].astype(bool)) & (f["level"] == level)]
+def _headline(m: Measured, level: str) -> pd.DataFrame:
+    f = m.frag
+    return f[(f["sigma"] == m.sigma) & (~f["normalize"].astype(bool)) & (f["level"] == level)]
 
 
 def _infidelity_paper(p: PaperFigures | None) -> str:
@@ -81,30 +94,43 @@ def _infidelity_paper(p: PaperFigures | None) -> str:
     )
 
 
-def infidelity_order(ci: ClaimInputs, _: str | None) -> Verdict:
-    """Tables II/V: infidelity Guided Grad-CAM < DeepLIFT < Guided Backprop, on skill."""
-    model = majority_mode(_headline(ci, "model"))
+def _order_tests(m: Measured, subject: str | None) -> list[Row]:
+    """Per claimed method its skill (ratio of means, majority mode); the pairs of the claimed
+    order tested as one family."""
+    key = claim_key("infidelity_order", subject)
+    model = majority_mode(_headline(m, "model"))
     model = model.assign(row=row_names(model))
-    missing = [m for m in CLAIMED_ORDER if m not in set(model["method"])]
+    missing = [meth for meth in CLAIMED_ORDER if meth not in set(model["method"])]
     if missing:
-        return inconclusive(f"not computed: {', '.join(missing)}")
-    rows = {m: model.loc[model["method"] == m, "row"].iloc[0] for m in CLAIMED_ORDER}
-    parts = []
-    for m in CLAIMED_ORDER:
-        sub = model[(model["method"] == m) & (model["zero"] > 0)]
-        s = ratio_skill(sub["infidelity"].to_numpy(), sub["zero"].to_numpy(), ci.n_boot, ci.seed)
-        mode = str(sub["mode"].iloc[0])
-        label = short(m) if mode == "one-pass" else f"{short(m)} [{mode}]"
-        parts.append(f"{label} {fmt(s, 'ratio_of_means')}")
-    ours = "skill (ratio of means): " + "; ".join(parts)
+        return [cannot_judge(key, f"not computed: {', '.join(missing)}")]
+    rows = {meth: model.loc[model["method"] == meth, "row"].iloc[0] for meth in CLAIMED_ORDER}
+    n_boot, seed = m.cfg.bootstrap, m.cfg.seed
+    out = []
+    for meth in CLAIMED_ORDER:
+        sub = model[(model["method"] == meth) & (model["zero"] > 0)]
+        skill = key.but(quantity="skill", method=meth, mode=str(sub["mode"].iloc[0]))
+        out.append(ratio(skill, sub["infidelity"].to_numpy(), sub["zero"].to_numpy(), n_boot, seed))
     pairs = [(0, 1), (1, 2), (0, 2)]
     specs = [pair_spec(model, rows[CLAIMED_ORDER[i]], rows[CLAIMED_ORDER[j]]) for i, j in pairs]
-    specs = [s for s in specs if s is not None]
-    results = paired_family(specs, ci.alpha)
-    claimed = {f"{s.a}_vs_{s.b}": s.a for s in specs}  # the claim: the first of each pair wins
-    verdict, why = decide(results, claimed)
-    n = min((r["n"] for r in results.values()), default=0)
-    return Verdict(ours, n, verdict, f"paired Wilcoxon + Holm over images: {why}")
+    family = tests(key, "claim", [s for s in specs if s is not None], m.cfg.alpha)
+    return [*out, *family, count(key, min((r["n"] for r in family), default=0))]
+
+
+def infidelity_order(res: Results, ctx: Context, subject: str | None) -> Verdict:
+    """Tables II/V: infidelity Guided Grad-CAM < DeepLIFT < Guided Backprop, on skill."""
+    key = claim_key("infidelity_order", subject)
+    why = why_not(res, key)
+    if why is not None:
+        return inconclusive(why)
+    parts = []
+    for meth in CLAIMED_ORDER:
+        (row,) = res.select(section=key.section, name=key.name, quantity="skill", method=meth)
+        mode = row["mode"]
+        label = short(meth) if mode == "one-pass" else f"{short(meth)} [{mode}]"
+        parts.append(f"{label} {fmt(res.summary(key_of(row), row['stat']), 'ratio_of_means')}")
+    ours = "skill (ratio of means): " + "; ".join(parts)
+    verdict, why = decide_first(res.family(key, "claim"))  # the first of each pair wins
+    return Verdict(ours, n_of(res, key), verdict, f"paired Wilcoxon + Holm over images: {why}")
 
 
 def _layer_paper(p: PaperFigures | None) -> str:
@@ -115,28 +141,48 @@ def _layer_paper(p: PaperFigures | None) -> str:
     )
 
 
-def layer_robustness(ci: ClaimInputs, _: str | None) -> Verdict:
-    """Tables III/VI: layer Grad-CAM has lower infidelity than layer DeepLIFT."""
-    layer = _headline(ci, "layer")
-    out = {}
+def _robustness_tests(m: Measured, subject: str | None) -> list[Row]:
+    """Per convention, layer Grad-CAM vs layer DeepLIFT on per-image skill averaged over layers
+    (a family of one); the activation space's mean skills."""
+    key = claim_key("layer_robustness", subject)
+    layer = _headline(m, "layer")
+    out, wide = [], pd.DataFrame()
     for conv in (ACTIVATION, PAPER_BILINEAR):
         sub = layer[layer["convention"] == conv]
         wide = sub.groupby(["id", "method"])["skill"].mean().unstack()
         if not {"gradcam", "deeplift"} <= set(wide.columns):
-            return inconclusive("layer Grad-CAM or layer DeepLIFT not computed")
+            return [cannot_judge(key, "layer Grad-CAM or layer DeepLIFT not computed")]
         wide = wide[["gradcam", "deeplift"]].dropna()
-        x, y = wide["gradcam"].to_numpy(), wide["deeplift"].to_numpy()
-        res = {"gradcam_vs_deeplift": paired_one("gradcam", "deeplift", x, y, "skill", ci.alpha)}
-        out[conv] = (wide, decide(res, {"gradcam_vs_deeplift": "gradcam"}))
-    wide, (verdict, why) = out[ACTIVATION]
-    g = summary(wide["gradcam"].to_numpy(), ci.n_boot, ci.seed)
-    d = summary(wide["deeplift"].to_numpy(), ci.n_boot, ci.seed)
+        x, y = wide["gradcam"].to_numpy(np.float64), wide["deeplift"].to_numpy(np.float64)
+        spec = PairSpec("gradcam", "deeplift", x, y, "skill", lower_is_better=False)
+        out += tests(key.but(convention=conv), "claim", [spec], m.cfg.alpha)
+        if conv == ACTIVATION:
+            out += [
+                estimate(key.but(quantity="skill", method=meth, convention=conv),
+                         wide[meth].to_numpy(), "mean", m.cfg.bootstrap, m.cfg.seed)
+                for meth in ("gradcam", "deeplift")
+            ]  # fmt: skip
+            out.append(count(key, len(wide)))
+    return out
+
+
+def layer_robustness(res: Results, ctx: Context, subject: str | None) -> Verdict:
+    """Tables III/VI: layer Grad-CAM has lower infidelity than layer DeepLIFT."""
+    key = claim_key("layer_robustness", subject)
+    why = why_not(res, key)
+    if why is not None:
+        return inconclusive(why)
+    claimed = {"gradcam_vs_deeplift": "gradcam"}
+    verdict, why = decide(res.family(key.but(convention=ACTIVATION), "claim"), claimed)
+    paper, _ = decide(res.family(key.but(convention=PAPER_BILINEAR), "claim"), claimed)
+    g, d = (res.summary(key.but(quantity="skill", method=meth, convention=ACTIVATION))
+            for meth in ("gradcam", "deeplift"))  # fmt: skip
     ours = f"mean skill over layers (activation space): Grad-CAM {fmt(g)} vs DeepLIFT {fmt(d)}"
     why = (
         f"Wilcoxon on per-image skill averaged over layers, activation space: {why}; "
-        f"under the paper's bilinear convention: {out[PAPER_BILINEAR][1][0]}"
+        f"under the paper's bilinear convention: {paper}"
     )
-    return Verdict(ours, len(wide), verdict, why)
+    return Verdict(ours, n_of(res, key), verdict, why)
 
 
 SPECS: tuple[ClaimSpec, ...] = (
@@ -145,6 +191,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "U-Net segmentation quality (test mDice, mIoU)",
         _segmentation_source,
         _segmentation_paper,
+        _segmentation_tests,
         segmentation,
         explained=False,
     ),
@@ -153,6 +200,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "model-level infidelity: Guided Grad-CAM < DeepLIFT < Guided Backprop",
         "Tables II, V",
         _infidelity_paper,
+        _order_tests,
         infidelity_order,
     ),
     ClaimSpec(
@@ -160,6 +208,7 @@ SPECS: tuple[ClaimSpec, ...] = (
         "layer Grad-CAM more robust (lower infidelity) than layer DeepLIFT",
         "Tables III, VI",
         _layer_paper,
+        _robustness_tests,
         layer_robustness,
     ),
 )

@@ -1,5 +1,6 @@
-"""What the claims share: the verdict of a family of tests, one-sample tests, summaries as
-cells, and the rows a claim is judged on (each method in its majority mode)."""
+"""What the claims share. Results side: one-sample tests, the rows a claim is judged on (each
+method in its majority mode). Render side: the verdict of a family of tests, summaries as
+cells, and the randomized-weights null read back from the results table."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seginterp.evaluate.claims.base import HELD, INCONCLUSIVE, NOT_HELD, ClaimInputs
+from seginterp.evaluate.claims.base import HELD, INCONCLUSIVE, NOT_HELD
+from seginterp.evaluate.results.measured import Measured
+from seginterp.evaluate.results.table import Key, Results
 from seginterp.evaluate.stats import PairSpec
+
+NULL = "regions_null"
+"""The section of the randomized-weights null's rows (:mod:`seginterp.evaluate.results.null`)."""
 
 
 def fmt(s: Mapping[str, Any], key: str = "mean") -> str:
@@ -27,7 +33,7 @@ def decide(results: Mapping[str, Mapping[str, Any]], claimed: Mapping[str, str])
     """Verdict and one-line reason from a family of paired tests.
 
     Args:
-        results: :func:`~seginterp.evaluate.stats.paired_family` output.
+        results: :meth:`Results.family` (:func:`~seginterp.evaluate.stats.paired_family`) output.
         claimed: pair key -> the name the claim says is better.
     """
     if not results:
@@ -58,6 +64,11 @@ def decide(results: Mapping[str, Mapping[str, Any]], claimed: Mapping[str, str])
     return INCONCLUSIVE, why
 
 
+def decide_first(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """:func:`decide` for a family whose claim is that the first of each pair is better."""
+    return decide(results, {k: r["a"] for k, r in results.items()})
+
+
 def one_sample(name: str, values: np.ndarray, null: float, greater: bool, what: str) -> PairSpec:
     """A one-sample signed-rank test of ``values − null`` as a pair (``name`` vs ``null``):
     ``better`` = ``name`` when the values are significantly above ``null`` (``greater``) or
@@ -78,10 +89,36 @@ def majority_mode(df: pd.DataFrame) -> pd.DataFrame:
     return df[np.asarray(mask, dtype=bool)]
 
 
-def region_rows(ci: ClaimInputs, per: str) -> pd.DataFrame:
+def region_rows(m: Measured, per: str) -> pd.DataFrame:
     """The trained model's region rows of the model-level methods (``per="method"``, majority
     mode) or of the layer methods (``per="layer method"``)."""
-    reg = ci.regions
+    reg = m.regions
     if per == "method":
         return majority_mode(reg[reg["level"] == "model"])
     return reg[reg["level"] == "layer"]
+
+
+def null_test(res: Results, key: Key, family: str) -> tuple[str | None, str]:
+    """The trained vs randomized test of ``family`` at ``key``, read back: (``trained`` when the
+    trained model's value is significantly larger, else None; a short reason)."""
+    if not res.value(Key(NULL, quantity="n_images")):
+        return None, "no null images (evaluate.null_images = 0)"
+    r = res.family(key, family).get("trained_vs_randomized")
+    if r is None:
+        return None, "no null maps"
+    if not r["testable"]:
+        return None, f"null: too few images (n={r['n_nonzero']})"
+    if r["better"] == "trained":
+        return "trained", f"stronger than the randomized model (p={r['p_holm']:.2g})"
+    if r["better"] == "randomized":
+        return None, f"weaker than on the randomized model (p={r['p_holm']:.2g})"
+    return None, f"not different from the randomized model (p={r['p_holm']:.2g})"
+
+
+def with_null(verdict: str, why: str, null: tuple[str | None, str]) -> tuple[str, str]:
+    """A held verdict stays held only when the null test says the trained model is stronger."""
+    if verdict != HELD:
+        return verdict, why
+    if null[0] == "trained":
+        return HELD, f"{why}; {null[1]}"
+    return INCONCLUSIVE, f"{why}; but {null[1]}"

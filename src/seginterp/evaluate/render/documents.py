@@ -1,0 +1,27 @@
+"""Every metrics document of one evaluation, rendered from the results table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seginterp.evaluate.claims import claims_document
+from seginterp.evaluate.render.context import Context
+from seginterp.evaluate.render.fragility import fragility_document
+from seginterp.evaluate.render.regions import regions_document
+from seginterp.evaluate.render.sanity import sanity_document
+from seginterp.evaluate.render.summary import methods_document, summary_document
+from seginterp.evaluate.results.table import Results
+
+
+def documents(res: Results, ctx: Context) -> dict[str, dict[str, Any]]:
+    """name -> document: fragility, regions, sanity, claims, summary and methods (each written
+    to ``metrics/<D>/<name>.json``)."""
+    claims = claims_document(res, ctx)
+    return {
+        "fragility": fragility_document(res, ctx),
+        "regions": regions_document(res, ctx),
+        "sanity": sanity_document(res, ctx),
+        "claims": claims,
+        "summary": summary_document(res, ctx, claims),
+        "methods": methods_document(res, ctx),
+    }

@@ -1,0 +1,39 @@
+"""What the results layer reads: the measure layer's per-image tables and the run's settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from seginterp.evaluate.config import EvaluateConfig
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The per-image tables of one evaluation (:data:`seginterp.evaluate.metrics.METRICS`).
+
+    ``frag``: fragility rows; ``sens``: sensitivity rows; ``regions``: region rows of the trained
+    model (all scored images); ``null``: region rows of the trained and the randomized model on
+    the null images; ``sanity``: trained vs randomized rank correlations; ``segmentation``: the
+    test split's per-image ``iou``/``dice`` (None: not available); ``layer_order``: layer names in
+    network order; ``methods``, ``layer_methods``: the methods the run explains with (they name
+    the per-method claims when no image could be explained).
+    """
+
+    frag: pd.DataFrame
+    sens: pd.DataFrame
+    regions: pd.DataFrame
+    null: pd.DataFrame
+    sanity: pd.DataFrame
+    segmentation: pd.DataFrame | None
+    layer_order: Sequence[str]
+    cfg: EvaluateConfig
+    methods: Sequence[str] = ()
+    layer_methods: Sequence[str] = ()
+
+    @property
+    def sigma(self) -> float:
+        """The headline σ (the first of ``evaluate.infidelity_sigma``)."""
+        return self.cfg.infidelity_sigma[0]

@@ -1,0 +1,109 @@
+"""claims.json and claims.md: one row per registered claim and subject, live or not."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from evaluate.claims.inputs import (
+    LAYERS,
+    context,
+    frag_rows,
+    layer_rows,
+    measured,
+    model_rows,
+    results,
+)
+
+from seginterp.core.registry import UnknownNameError
+from seginterp.evaluate.claims import CLAIMS, claim_rows, claims_document, claims_markdown
+from seginterp.evaluate.claims.base import inconclusive
+
+
+def test_no_explainable_image_gives_inconclusive_claims_and_a_table():
+    """The rows are the live ones (ids, texts, sources, the paper's figures), one per method the
+    run explains with, all inconclusive."""
+    seg = pd.DataFrame({"iou": [0.0, 0.0, 0.0], "dice": [0.0, 0.0, 0.0]})
+    m = measured(seg=seg, methods=["saliency"], layer_methods=["gradcam", "deeplift"])
+    doc = claims_document(results(m), context(m, n_evaluated=0))
+    assert [c["id"] for c in doc["claims"]] == [
+        "segmentation",
+        "infidelity_order",
+        "layer_robustness",
+        "border_sign/saliency",
+        "deeplift_coverage",
+        "depth_focus/gradcam",
+        "depth_focus/deeplift",
+        "decoder2_peak/gradcam",
+        "decoder2_peak/deeplift",
+        "border_only/saliency",
+    ]
+    assert all(c["verdict"] == "inconclusive" for c in doc["claims"])
+    assert {c["why"] for c in doc["claims"][1:]} == {"no explainable image"}
+    assert doc["claims"][1]["claim"] == CLAIMS.get("infidelity_order").text
+    assert "Kvasir-SEG Table II" in doc["claims"][1]["paper"]
+    assert doc["counts"] == {"held": 0, "not held": 0, "inconclusive": 10}
+    md = claims_markdown(doc)
+    assert md.count("\n| ") == 11 and "0 held, 0 not held, 10 inconclusive" in md
+
+
+def test_an_unknown_claim_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="Valid claims: segmentation, infidelity_order"):
+        CLAIMS.get("border")
+
+
+def _named(row: dict) -> dict:
+    """What a row's spec says: its id, text, source and the paper's figure."""
+    return {k: row[k] for k in ("id", "claim", "source", "paper")}
+
+
+def _from_registry(doc: dict, paper) -> None:
+    """Every row's id, text, source and paper figure are its registered spec's."""
+    for row in doc["claims"]:
+        name, _, method = row["id"].partition("/")
+        assert _named(row) == _named(CLAIMS.get(name).row(paper, method or None, inconclusive("")))
+
+
+def test_every_row_is_made_from_its_spec_live_or_not():
+    """The region claims cover every method; with no explained image the rows are the same
+    (ids, texts, sources, paper figures) and all come from the registry."""
+    reg = pd.DataFrame(
+        model_rows(6, "deeplift", 0.9)
+        + model_rows(6, "saliency", 0.9)
+        + layer_rows(6, "trained", 0.1)
+    )
+    frag = frag_rows().assign(convention=None)
+    m = measured(frag=frag, regions=reg, layer_order=LAYERS)
+    ctx = context(m, n_evaluated=6)
+    live = claims_document(results(m), ctx)
+    assert [r["id"] for r in live["claims"][3:]] == [
+        "border_sign/deeplift",
+        "border_sign/saliency",
+        "deeplift_coverage",
+        "depth_focus/gradcam",
+        "decoder2_peak/gradcam",
+        "border_only/deeplift",
+        "border_only/saliency",
+    ]
+    _from_registry(live, ctx.paper)
+    none = measured(frag=pd.DataFrame(), regions=reg, layer_order=LAYERS,
+                    methods=["deeplift", "saliency"], layer_methods=["gradcam"])  # fmt: skip
+    doc = claims_document(results(none), context(none, n_evaluated=0))
+    _from_registry(doc, ctx.paper)
+    assert [_named(r) for r in doc["claims"]] == [_named(r) for r in live["claims"]]
+    assert len(live["claims"]) == len(CLAIMS) + 2  # two model-level methods: 2 claims twice
+
+
+def test_the_claim_rows_name_their_subjects_in_order():
+    """Each claim's subjects are point rows of the table, in the order of the document; with
+    nothing explained only the claims that need no explained image are tested."""
+    none = measured(methods=["saliency", "deeplift"], layer_methods=["gradcam"])
+    rows = claim_rows(none)
+    subjects = [r["name"] for r in rows if r["quantity"] == "subject"]
+    assert subjects[:4] == ["segmentation", "infidelity_order", "layer_robustness",
+                            "border_sign/saliency"]  # fmt: skip
+    assert {r["quantity"] for r in rows if r["name"] != "segmentation"} <= {
+        "subject",
+        "n_fragility_rows",
+    }
+    seg = pd.DataFrame({"iou": np.full(3, 0.5), "dice": np.full(3, 0.6)})
+    doc = claims_document(results(measured(seg=seg)), context(measured(seg=seg), n_evaluated=0))
+    assert doc["claims"][0]["ours"].startswith("mDice 0.6")

@@ -1,0 +1,71 @@
+"""The region claims, judged from the results table with the randomized-weights null."""
+
+import pandas as pd
+from evaluate.claims.inputs import (
+    LAYERS,
+    context,
+    frag_rows,
+    judged,
+    layer_rows,
+    measured,
+    model_rows,
+    null_rows,
+    results,
+    results_rows,
+)
+
+from seginterp.evaluate.claims import CLAIMS
+
+
+def test_a_region_claim_needs_the_null():
+    """Defect 8: the same share on the randomized model (support-forced) is not held."""
+    reg = pd.DataFrame(model_rows(10, "deeplift", 0.95))
+    learned = measured(regions=reg, null=null_rows(10, 0.95, 0.5))
+    forced = measured(regions=reg, null=null_rows(10, 0.95, 0.95))
+    r = judged("border_only", learned, "deeplift")
+    assert r["verdict"] == "held" and "stronger than the randomized model" in r["why"]
+    r = judged("border_only", forced, "deeplift")
+    assert r["verdict"] == "inconclusive" and "not different from the randomized model" in r["why"]
+    r = judged("border_only", measured(regions=reg), "deeplift")
+    assert r["verdict"] == "inconclusive" and "no null images" in r["why"]
+    low = pd.DataFrame(model_rows(10, "deeplift", 0.5))
+    r = judged("border_only", measured(regions=low, null=null_rows(10, 0.95, 0.5)), "deeplift")
+    assert r["verdict"] == "not held"
+    assert judged("border_sign", learned, "deeplift")["verdict"] == "held"
+
+
+def test_the_band_null_is_the_null_sections_test():
+    """border_only reads the regions_null section's band test: without those rows it has no
+    null images, without that map's test no null maps."""
+    reg = pd.DataFrame(model_rows(10, "deeplift", 0.95))
+    frag = frag_rows().assign(convention=None)
+    m = measured(frag=frag, regions=reg, null=null_rows(10, 0.95, 0.5))
+    assert "stronger than the randomized model" in judged("border_only", m, "deeplift")["why"]
+    spec, ctx = CLAIMS.get("border_only"), context(m)
+    rows = [r for r in results_rows(m) if r["section"] != "regions_null"]
+    assert "no null images" in spec.judge(results(m, rows), ctx, "deeplift").why
+    rows = [r for r in results_rows(m) if r.get("family") != "band"]
+    assert spec.judge(results(m, rows), ctx, "deeplift").why.endswith("but no null maps")
+
+
+def test_coverage_compares_deeplift_with_every_other_method():
+    reg = pd.DataFrame(model_rows(10, "deeplift", 0.9) + model_rows(10, "saliency", 0.9))
+    r = judged("deeplift_coverage", measured(regions=reg))
+    assert r["verdict"] == "held" and "deeplift 0.3" in r["ours"]
+    r = judged("deeplift_coverage", measured(regions=pd.DataFrame(model_rows(10, "saliency", 0.9))))
+    assert r["verdict"] == "inconclusive" and r["why"] == "DeepLIFT or another method not computed"
+
+
+def test_depth_focus_and_decoder2_peak():
+    reg = pd.DataFrame(layer_rows(8, "trained", 0.1))
+    null = pd.DataFrame(layer_rows(8, "trained", 0.1) + layer_rows(8, "randomized", -0.05))
+    m = measured(regions=reg, null=null, layer_order=LAYERS)
+    r = judged("depth_focus", m, "gradcam")
+    assert r["verdict"] == "held" and r["n"] == 8 and "stronger than the randomized" in r["why"]
+    assert judged("decoder2_peak", m, "gradcam")["verdict"] == "held"
+    other = pd.DataFrame(layer_rows(8, "trained", 0.1, peak="encoder1"))
+    r = judged("decoder2_peak", measured(regions=other, null=null, layer_order=LAYERS), "gradcam")
+    assert r["verdict"] == "not held" and "largest mean share: encoder1" in r["ours"]
+    shallow = measured(regions=reg, null=null, layer_order=["encoder1", "encoder2", "decoder2"])
+    r = judged("depth_focus", shallow, "gradcam")
+    assert r["verdict"] == "inconclusive" and r["why"] == "fewer than 3 encoder layers"
