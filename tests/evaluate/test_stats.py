@@ -1,13 +1,16 @@
+from itertools import combinations
+
 import numpy as np
 import pytest
 
 from seginterp.evaluate.stats import (
+    PairSpec,
     bootstrap_ci,
     holm,
     median_summary,
     min_wilcoxon_p,
+    paired_family,
     paired_test,
-    pairwise_tests,
     ratio_skill,
     summary,
 )
@@ -119,3 +122,10 @@ def test_too_few_images_to_test_is_not_no_difference():
     many = pairwise_tests({k: rng.normal(size=6) + i for i, k in enumerate("abcde")})
     assert not any(r["testable"] for r in many.values())
     assert "Holm over 10 pairs" in many["a_vs_b"]["verdict"]
+
+
+def pairwise_tests(values, alpha=0.05, lower_is_better=True, what="infidelity", pairs=None):
+    """Every pair (or ``pairs``) of the named per-image arrays as one Holm family."""
+    pairs = list(combinations(values, 2)) if pairs is None else pairs
+    specs = [PairSpec(a, b, values[a], values[b], what, lower_is_better) for a, b in pairs]
+    return paired_family(specs, alpha)

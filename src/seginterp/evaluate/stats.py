@@ -5,16 +5,15 @@
   the metrics JSON; no interval from fewer than :data:`MIN_CI_VALUES` values.
 - :func:`ratio_skill`: the ratio of means ``1 − Σ infd / Σ zero`` with a paired bootstrap
   interval (images resampled jointly for both arrays).
-- :func:`paired_test` / :func:`paired_family` / :func:`pairwise_tests`: Wilcoxon signed-rank over
+- :func:`paired_test` / :func:`paired_family`: Wilcoxon signed-rank over
   images with Holm's correction across the family of pairs; a pair with too few images for its
   exact test to ever reach ``alpha`` says so (:func:`min_wilcoxon_p`) instead of "no difference".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -271,37 +270,3 @@ def paired_family(specs: Sequence[PairSpec], alpha: float = 0.05) -> dict[str, d
             "verdict": verdict,
         }
     return out
-
-
-def paired_one(
-    a: str, b: str, x: np.ndarray, y: np.ndarray, what: str, alpha: float = 0.05
-) -> dict[str, Any]:
-    """One pair tested alone (a family of one), higher ``what`` is better: ``better`` = ``a``
-    when ``x`` is significantly above ``y``."""
-    spec = PairSpec(a, b, _as_1d(x, "x"), _as_1d(y, "y"), what, lower_is_better=False)
-    return paired_family([spec], alpha)[f"{a}_vs_{b}"]
-
-
-def pairwise_tests(
-    values: Mapping[str, Sequence[float] | np.ndarray],
-    alpha: float = 0.05,
-    lower_is_better: bool = True,
-    what: str = "infidelity",
-    pairs: Sequence[tuple[str, str]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Paired tests between named per-image arrays of one quantity (same images, same order),
-    Holm-corrected (:func:`paired_family`).
-
-    Args:
-        values: name -> (n,) per-image scores.
-        alpha: family-wise error level for the verdict.
-        lower_is_better: True for infidelity (lower = more faithful).
-        what: the quantity's name, used in the verdict sentence.
-        pairs: the family of pairs to test (default: every pair of ``values``).
-    """
-    pairs = list(combinations(list(values), 2)) if pairs is None else list(pairs)
-    specs = [
-        PairSpec(a, b, _as_1d(values[a]), _as_1d(values[b]), what, lower_is_better)
-        for a, b in pairs
-    ]
-    return paired_family(specs, alpha)

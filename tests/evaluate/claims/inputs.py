@@ -4,6 +4,7 @@ Measured -> results rows -> parquet -> Results -> the claims document."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,9 @@ import pandas as pd
 from seginterp.evaluate.claims import CLAIMS, claim_rows
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.paper import paper_figures
+from seginterp.evaluate.regions import REGIONS, SHARES
 from seginterp.evaluate.render.context import Context
-from seginterp.evaluate.results import null, segmentation
+from seginterp.evaluate.results import infidelity, null, regions, segmentation
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Results, Row, frame
 
@@ -27,9 +29,25 @@ def measured(frag=EMPTY, seg=None, regions=EMPTY, null=EMPTY, **kw) -> Measured:
     return Measured(frag, EMPTY, regions, null, EMPTY, seg, cfg=cfg, **kw)
 
 
+def _complete(df: pd.DataFrame, columns: dict[str, object]) -> pd.DataFrame:
+    """``df`` with the ``columns`` it lacks (name -> value), so the section builders run."""
+    return df.assign(**{c: v for c, v in columns.items() if c not in df}) if len(df) else df
+
+
+def read_rows(m: Measured) -> list[Row]:
+    """The sections the claims read besides their own rows: segmentation, infidelity, regions
+    (the toy tables completed with the columns those builders need), the null."""
+    frag = _complete(m.frag, {"map_l2": 1.0, "proj_rms_ratio": 1.0, "function_mismatch": False,
+                             "convention": "input"})  # fmt: skip
+    region = {f"{r}_{q}": np.nan for r in REGIONS for q in (*SHARES, "area_share")}
+    region |= {f"{r}_net": 0.0 for r in REGIONS} | {"claim": False}
+    done = replace(m, frag=frag, regions=_complete(m.regions, region))
+    return segmentation.rows(m) + infidelity.rows(done) + regions.rows(done) + null.rows(m)
+
+
 def results_rows(m: Measured) -> list[Row]:
-    """The parts of the results table the claims read: segmentation, the null, the claims."""
-    return segmentation.rows(m) + null.rows(m) + claim_rows(m)
+    """The parts of the results table the claims read (:func:`read_rows`) and the claims."""
+    return read_rows(m) + claim_rows(m)
 
 
 def results(m: Measured, rows: list[Row] | None = None) -> Results:
@@ -54,8 +72,8 @@ def judged(name: str, m: Measured, method: str | None = None, dataset: str = "sy
 
 def claim_results(name: str, m: Measured, method: str | None = None) -> Results:
     """The results table of one claim on ``method``: its rows and those of the sections it
-    reads (segmentation, the null)."""
-    rows = segmentation.rows(m) + null.rows(m) + CLAIMS.get(name).tests(m, method)
+    reads (:func:`read_rows`)."""
+    rows = read_rows(m) + CLAIMS.get(name).tests(m, method)
     return results(m, rows)
 
 

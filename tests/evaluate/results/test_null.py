@@ -8,7 +8,7 @@ from seginterp.evaluate.randomized import MapPair
 from seginterp.evaluate.regions import null_region_rows, region_masks
 from seginterp.evaluate.results.null import BAND_WHAT, DEPTH_WHAT, rows
 from seginterp.evaluate.results.table import Key, Results, frame
-from seginterp.evaluate.stats import paired_one, summary
+from seginterp.evaluate.stats import PairSpec, paired_family, summary
 from seginterp.explain.store import MapKey
 
 
@@ -51,9 +51,9 @@ def test_band_tests_compare_the_trained_and_randomized_model():
     sub = df[(df["method"] == "deeplift")].pivot_table(index="id", columns="weights",
                                                        values="band_abs_share")  # fmt: skip
     assert trained == summary(sub["trained"].to_numpy(), 100, 0)
-    want = paired_one("trained", "randomized", sub["trained"].to_numpy(),
-                      sub["randomized"].to_numpy(), BAND_WHAT)  # fmt: skip
-    assert test == want
+    t, r = sub["trained"].to_numpy(), sub["randomized"].to_numpy()
+    spec = PairSpec("trained", "randomized", t, r, BAND_WHAT, lower_is_better=False)
+    assert test == paired_family([spec])["trained_vs_randomized"]
     enc1 = Key("regions_null", level="layer", method="gradcam", layer="encoder1")
     assert res.family(enc1, "band")["trained_vs_randomized"]["n"] == 8
 

@@ -73,3 +73,5 @@ def test_schema_is_kept_by_an_empty_table_and_checked_on_read(tmp_path):
         Results(pd.DataFrame({"estimate": [1.0]}))
     with pytest.raises(ValueError, match="stat must be"):
         estimate(Key("x"), np.ones(3), "max", 10, 0)
+    with pytest.raises(ValueError, match="stat must be one of"):
+        Results(df).get(Key("x"), "mean_of_means")

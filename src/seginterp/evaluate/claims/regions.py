@@ -172,18 +172,14 @@ def deeplift_coverage(res: Results, ctx: Context, subject: str | None) -> Verdic
 
 
 def _depth_tests(m: Measured, method: str | None) -> list[Row]:
-    """Per-image Spearman ρ of band share vs encoder depth > 0, and its mean (the null is the
-    regions_null depth_trend family)."""
+    """Per-image Spearman ρ of band share vs encoder depth > 0 (its mean is the regions
+    section's ``depth_rho``, the null the regions_null ``depth_trend`` family)."""
     key = claim_key("depth_focus", method)
     rhos = depth_rhos(_of(m, "layer method", method), m.layer_order).to_numpy()
     if not len(rhos):
         return [cannot_judge(key, "fewer than 3 encoder layers")]
     spec = one_sample("rho", rhos, 0.0, True, "Spearman rho")
-    return [
-        *tests(key, "claim", [spec], m.cfg.alpha),
-        _mean(key.but(quantity="depth_rho"), rhos, m),
-        count(key, len(rhos)),
-    ]
+    return [*tests(key, "claim", [spec], m.cfg.alpha), count(key, len(rhos))]
 
 
 def depth_focus(res: Results, ctx: Context, method: str | None) -> Verdict:
@@ -194,7 +190,8 @@ def depth_focus(res: Results, ctx: Context, method: str | None) -> Verdict:
     verdict, why = decide_first(res.family(key, "claim"))
     null = null_test(res, Key(NULL, level="layer", method=method), "depth_trend")
     verdict, why = with_null(verdict, why, null)
-    ours = f"Spearman rho(depth, band share) {fmt(res.summary(key.but(quantity='depth_rho')))}"
+    rho = res.summary(Key("regions", "depth_rho", "layer", method))  # results.regions' estimate
+    ours = f"Spearman rho(depth, band share) {fmt(rho)}"
     return Verdict(ours, n_of(res, key), verdict, why)
 
 

@@ -30,7 +30,7 @@ from seginterp.evaluate.paper import CLAIMED_ORDER, PAPER, PaperFigures, short
 from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.results.infidelity import pair_spec, row_names
 from seginterp.evaluate.results.measured import Measured
-from seginterp.evaluate.results.table import Key, Results, Row, estimate, key_of, ratio, tests
+from seginterp.evaluate.results.table import Key, Results, Row, estimate, key_of, point, tests
 from seginterp.evaluate.stats import PairSpec
 
 
@@ -104,12 +104,11 @@ def _order_tests(m: Measured, subject: str | None) -> list[Row]:
     if missing:
         return [cannot_judge(key, f"not computed: {', '.join(missing)}")]
     rows = {meth: model.loc[model["method"] == meth, "row"].iloc[0] for meth in CLAIMED_ORDER}
-    n_boot, seed = m.cfg.bootstrap, m.cfg.seed
-    out = []
-    for meth in CLAIMED_ORDER:
-        sub = model[(model["method"] == meth) & (model["zero"] > 0)]
-        skill = key.but(quantity="skill", method=meth, mode=str(sub["mode"].iloc[0]))
-        out.append(ratio(skill, sub["infidelity"].to_numpy(), sub["zero"].to_numpy(), n_boot, seed))
+    # each method's skill is its infidelity row's (results.infidelity): the claim names its mode
+    modes = model.drop_duplicates("method").set_index("method")["mode"]
+    out = [
+        point(key.but(quantity="mode", method=x, mode=str(modes[x])), None) for x in CLAIMED_ORDER
+    ]
     pairs = [(0, 1), (1, 2), (0, 2)]
     specs = [pair_spec(model, rows[CLAIMED_ORDER[i]], rows[CLAIMED_ORDER[j]]) for i, j in pairs]
     family = tests(key, "claim", [s for s in specs if s is not None], m.cfg.alpha)
@@ -124,10 +123,12 @@ def infidelity_order(res: Results, ctx: Context, subject: str | None) -> Verdict
         return inconclusive(why)
     parts = []
     for meth in CLAIMED_ORDER:
-        (row,) = res.select(section=key.section, name=key.name, quantity="skill", method=meth)
+        (row,) = res.select(section=key.section, name=key.name, quantity="mode", method=meth)
         mode = row["mode"]
+        (skill,) = res.select(section="infidelity", level="model", method=meth, mode=mode,
+                              sigma=ctx.sigma, normalize=False, quantity="skill")  # fmt: skip
         label = short(meth) if mode == "one-pass" else f"{short(meth)} [{mode}]"
-        parts.append(f"{label} {fmt(res.summary(key_of(row), row['stat']), 'ratio_of_means')}")
+        parts.append(f"{label} {fmt(res.summary(key_of(skill), skill['stat']), 'ratio_of_means')}")
     ours = "skill (ratio of means): " + "; ".join(parts)
     verdict, why = decide_first(res.family(key, "claim"))  # the first of each pair wins
     return Verdict(ours, n_of(res, key), verdict, f"paired Wilcoxon + Holm over images: {why}")

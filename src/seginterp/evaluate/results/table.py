@@ -187,7 +187,9 @@ class Results:
         ]  # fmt: skip
 
     def get(self, key: Key, stat: str) -> Row | None:
-        """The estimate of ``key`` and ``stat``, or None."""
+        """The estimate of ``key`` and ``stat`` (one of :data:`STATS`), or None."""
+        if stat not in STATS:
+            raise ValueError(f"results: stat must be one of {STATS}, got {stat!r}")
         hits = self._index.get((ESTIMATE, *astuple(key), stat, None), [])
         if len(hits) > 1:
             raise ValueError(f"results: {len(hits)} estimates of {key} ({stat})")
