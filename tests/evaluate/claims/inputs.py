@@ -67,7 +67,7 @@ def judged(name: str, m: Measured, method: str | None = None, dataset: str = "sy
     """The row of the registered claim ``name`` (on ``method``) judged on ``m`` (its own rows and
     those of the sections it reads)."""
     spec, ctx = CLAIMS.get(name), context(m, dataset)
-    return spec.row(ctx.paper, method, spec.judge(claim_results(name, m, method), ctx, method))
+    return spec.row(ctx.paper, method, spec.verdict(claim_results(name, m, method), ctx, method))
 
 
 def claim_results(name: str, m: Measured, method: str | None = None) -> Results:

@@ -43,9 +43,9 @@ def test_the_band_null_is_the_null_sections_test():
     assert "stronger than the randomized model" in judged("border_only", m, "deeplift")["why"]
     spec, ctx = CLAIMS.get("border_only"), context(m)
     rows = [r for r in results_rows(m) if r["section"] != "regions_null"]
-    assert "no null images" in spec.judge(results(m, rows), ctx, "deeplift").why
+    assert "no null images" in spec.verdict(results(m, rows), ctx, "deeplift").why
     rows = [r for r in results_rows(m) if r.get("family") != "band"]
-    assert spec.judge(results(m, rows), ctx, "deeplift").why.endswith("but no null maps")
+    assert spec.verdict(results(m, rows), ctx, "deeplift").why.endswith("but no null maps")
 
 
 def test_coverage_compares_deeplift_with_every_other_method():

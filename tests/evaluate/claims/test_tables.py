@@ -51,7 +51,7 @@ def test_the_verdict_is_read_from_the_table_not_recomputed():
     df = res.df.copy()
     row = (df["section"] == "claim") & (df["a"] == "guided_gradcam") & (df["b"] == "deeplift")
     df.loc[row, "better"] = "guided_gradcam"
-    v = CLAIMS.get("infidelity_order").judge(Results(df), context(m), None)
+    v = CLAIMS.get("infidelity_order").verdict(Results(df), context(m), None)
     assert v.verdict == "held" and "against the claim" not in v.why
 
 

@@ -105,6 +105,12 @@ class ClaimSpec:
         if "/" in self.id or ("{method}" in self.text) != (self.per != "dataset"):
             raise ValueError(f"claim {self.id!r}: a per-method text has {{method}}, no id has /")
 
+    def verdict(self, res: Results, ctx: Context, subject: str | None) -> Verdict:
+        """The judge's verdict on ``subject``, or inconclusive for the reason its tests recorded
+        when they could not be run (:func:`cannot_judge`)."""
+        why = why_not(res, claim_key(self.id, subject))
+        return self.judge(res, ctx, subject) if why is None else inconclusive(why)
+
     def row(self, paper: PaperFigures | None, method: str | None, v: Verdict) -> dict[str, Any]:
         """One row of the claims table (the claims.json schema)."""
         return {

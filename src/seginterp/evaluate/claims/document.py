@@ -64,7 +64,7 @@ def claims_document(res: Results, ctx: Context) -> dict[str, Any]:
     for spec in (CLAIMS.get(name) for name in CLAIMS):
         judged = explained or not spec.explained
         for m in (r["method"] for r in subjects if r["name"] == row_id(spec.id, r["method"])):
-            v = spec.judge(res, ctx, m) if judged else inconclusive(NO_IMAGE)
+            v = spec.verdict(res, ctx, m) if judged else inconclusive(NO_IMAGE)
             rows.append(spec.row(ctx.paper, m, v))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     return {"dataset": ctx.dataset, "n_images": n_images, "claims": rows, "counts": counts}

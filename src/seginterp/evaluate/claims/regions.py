@@ -27,16 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seginterp.evaluate.claims.base import (
-    ClaimSpec,
-    Verdict,
-    cannot_judge,
-    claim_key,
-    count,
-    inconclusive,
-    n_of,
-    why_not,
-)
+from seginterp.evaluate.claims.base import ClaimSpec, Verdict, cannot_judge, claim_key, count, n_of
 from seginterp.evaluate.claims.verdicts import (
     NULL,
     decide_first,
@@ -162,9 +153,6 @@ def _coverage_tests(m: Measured, subject: str | None) -> list[Row]:
 
 def deeplift_coverage(res: Results, ctx: Context, subject: str | None) -> Verdict:
     key = claim_key("deeplift_coverage", subject)
-    why = why_not(res, key)
-    if why is not None:
-        return inconclusive(why)
     verdict, why = decide_first(res.family(key, "claim"))
     means = res.select(section=key.section, name=key.name, quantity="coverage_90")
     ours = "mean coverage_90: " + ", ".join(f"{r['method']} {r['estimate']:.3g}" for r in means)
@@ -184,9 +172,6 @@ def _depth_tests(m: Measured, method: str | None) -> list[Row]:
 
 def depth_focus(res: Results, ctx: Context, method: str | None) -> Verdict:
     key = claim_key("depth_focus", method)
-    why = why_not(res, key)
-    if why is not None:
-        return inconclusive(why)
     verdict, why = decide_first(res.family(key, "claim"))
     null = null_test(res, Key(NULL, level="layer", method=method), "depth_trend")
     verdict, why = with_null(verdict, why, null)
@@ -220,9 +205,6 @@ def _peak_tests(m: Measured, method: str | None) -> list[Row]:
 
 def decoder2_peak(res: Results, ctx: Context, method: str | None) -> Verdict:
     key = claim_key("decoder2_peak", method)
-    why = why_not(res, key)
-    if why is not None:
-        return inconclusive(why)
     verdict, why = decide_first(res.family(key, "claim"))
     (top,) = res.select(section=key.section, name=key.name, quantity="largest_mean_share")
     d2 = res.summary(key.but(quantity="decoder2_share"))
