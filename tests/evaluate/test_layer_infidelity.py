@@ -197,3 +197,50 @@ def test_broadcast_batch_expands_batch_one_inputs_when_mixed_or_within():
     assert seen == [(4, 4), (1, 1), (4, 4)]
     with pytest.raises(RuntimeError):
         m(torch.zeros(1, 2), torch.zeros(4, 2))  # the hooks are gone
+
+
+class Rescaled(nn.Module):
+    """conv -> ReLU (the explained layer, its units × c) -> conv (weights / c) -> head: the same
+    f for every c (ReLU is positively homogeneous)."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.act = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+        self.mid, self.head = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 1, 1)
+        with torch.no_grad():
+            self.conv.weight *= c
+            self.conv.bias *= c
+            self.mid.weight /= c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.mid(self.act(self.conv(x)))))
+
+
+def _gradcam_records(c: float) -> dict:
+    """The activation-space record of the Grad-CAM map ReLU(Σ_k mean(∂f/∂A_k) A_k) at ``act``."""
+    model, border = Rescaled(c).eval(), square_border()
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(1))
+    w = torch.from_numpy(border).float() / border.sum()
+    seen = []
+    h = model.act.register_forward_hook(lambda _m, _i, o: seen.append(o))
+    f = (model(x)[0, 0] * w).sum()
+    h.remove()
+    a, g = seen[0], torch.autograd.grad(f, seen[0])[0]
+    cam = torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1))[0].detach()
+    fn = ScoredFunction.border_mean(border)
+    maps = [ScoredMap(MapKey("gradcam", "act"), cam, fn)]
+    (rec,) = activation_records(model, x, maps, {"act": model.act}, [0.03], 50, 0)
+    return rec
+
+
+def test_rescaling_a_layers_units_moves_only_the_unnormalized_skill():
+    """Defect 2: scaling a layer's output by c and the next convolution by 1/c leaves f and the
+    Grad-CAM map unchanged; the noise, scaled to the layer's rms, grows by c, so the unnormalized
+    skill moves and the normalized skill (the map's scale fitted) does not."""
+    one, ten, hundred = (_gradcam_records(c) for c in (1.0, 10.0, 100.0))
+    for other in (ten, hundred):
+        assert other["skill_normalized"] == pytest.approx(one["skill_normalized"], rel=1e-4)
+        assert other["map_l2"] == pytest.approx(one["map_l2"], rel=1e-4)
+    # measured: −0.00052, −0.0054, −0.073 (the projections grow by c, the change of f does not)
+    assert abs(hundred["skill"]) > 5 * abs(ten["skill"]) > 25 * abs(one["skill"]) > 0

@@ -44,6 +44,11 @@ infidelity means and their table, layer infidelity means and their table, a note
 CLAIMED_ORDER: tuple[str, ...] = ("guided_gradcam", "deeplift", "guided_backprop")
 """The paper's stated infidelity order, lowest (most faithful) first (Tables II/V)."""
 
+PAPER_METHODS: tuple[str, ...] = ("guided_backprop", "guided_gradcam", "deeplift")
+"""The model-level methods the paper uses (its claims are about these)."""
+PAPER_LAYER_METHODS: tuple[str, ...] = ("gradcam", "deeplift")
+"""The layer methods the paper uses."""
+
 SHORT: dict[str, str] = {
     "saliency": "sal",
     "integrated_gradients": "ig",

@@ -155,7 +155,7 @@ def _image_figure(root: Path, rel: Path) -> str:
     return _figure("image", [rel], img, rel.as_posix())
 
 
-CLAIM_COLUMNS = ("claim", "source", "paper", "ours", "n", "verdict", "why")
+CLAIM_COLUMNS = ("claim", "group", "source", "paper", "ours", "n", "verdict", "why")
 
 
 def claims_html(root: Path, dataset: str) -> str | None:
@@ -177,7 +177,8 @@ def claims_html(root: Path, dataset: str) -> str | None:
     )
     counts = ", ".join(f"{k}: {v}" for k, v in (doc.get("counts") or {}).items())
     return (
-        f"<p>The paper's claims tested on <code>{_e(dataset)}</code> ({_e(counts)}).</p>\n"
+        f"<p>The paper's claims tested on <code>{_e(dataset)}</code> (on the paper's methods: "
+        f"{_e(counts)}).</p>\n"
         f"<table class='claims' data-source='metrics/{_e(dataset)}/claims.json'>"
         f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
     )

@@ -40,9 +40,26 @@ def test_no_explainable_image_gives_inconclusive_claims_and_a_table():
     assert {c["why"] for c in doc["claims"][1:]} == {"no explainable image"}
     assert doc["claims"][1]["claim"] == CLAIMS.get("infidelity_order").text
     assert "Kvasir-SEG Table II" in doc["claims"][1]["paper"]
-    assert doc["counts"] == {"held": 0, "not held": 0, "inconclusive": 10}
+    assert doc["counts"] == {"held": 0, "not held": 0, "inconclusive": 8}
+    assert doc["counts_beyond"] == {"held": 0, "not held": 0, "inconclusive": 2}
     md = claims_markdown(doc)
-    assert md.count("\n| ") == 11 and "0 held, 0 not held, 10 inconclusive" in md
+    assert md.count("\n| ") == 9 + 3 and "methods: 0 held, 0 not held, 8 inconclusive" in md
+    assert "Beyond the paper: the same claims on methods it did not use (0 held" in md
+
+
+def test_rows_on_methods_the_paper_did_not_use_are_apart_from_its_tally():
+    """Defect 4: a claim the paper made about its methods (Guided Backprop, Guided Grad-CAM,
+    DeepLIFT; layer Grad-CAM and DeepLIFT) is not counted for saliency or IG: those rows are
+    "beyond the paper", tallied apart."""
+    reg = pd.DataFrame(model_rows(10, "deeplift", 0.5) + model_rows(10, "saliency", 0.5))
+    m = measured(frag=frag_rows().assign(convention=None), regions=reg)
+    doc = claims_document(results(m), context(m))
+    groups = {r["id"]: r["group"] for r in doc["claims"]}
+    assert groups["border_only/saliency"] == groups["border_sign/saliency"] == "beyond the paper"
+    assert groups["border_only/deeplift"] == groups["infidelity_order"] == "paper"
+    beyond = [r for r in doc["claims"] if r["group"] == "beyond the paper"]
+    assert sum(doc["counts_beyond"].values()) == len(beyond) == 2
+    assert sum(doc["counts"].values()) == len(doc["claims"]) - 2
 
 
 def test_an_unknown_claim_lists_the_valid_ones():

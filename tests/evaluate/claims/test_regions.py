@@ -48,12 +48,35 @@ def test_the_band_null_is_the_null_sections_test():
     assert spec.verdict(results(m, rows), ctx, "deeplift").why.endswith("but no null maps")
 
 
-def test_coverage_compares_deeplift_with_every_other_method():
+def test_coverage_compares_deeplift_with_the_papers_other_methods_only():
+    """Defect 4: DeepLIFT is compared with Guided Backprop and Guided Grad-CAM, the methods the
+    paper shows beside it, not with saliency or IG."""
+    both = model_rows(10, "deeplift", 0.9) + model_rows(10, "guided_backprop", 0.9)
+    reg = pd.DataFrame(both + model_rows(10, "saliency", 0.9))
+    r = judged("deeplift_coverage", measured(regions=reg))
+    assert r["verdict"] == "held" and "deeplift 0.3" in r["ours"] and "saliency" not in r["ours"]
+    assert "saliency" not in r["why"] and "guided_backprop" in r["why"]
     reg = pd.DataFrame(model_rows(10, "deeplift", 0.9) + model_rows(10, "saliency", 0.9))
     r = judged("deeplift_coverage", measured(regions=reg))
-    assert r["verdict"] == "held" and "deeplift 0.3" in r["ours"]
-    r = judged("deeplift_coverage", measured(regions=pd.DataFrame(model_rows(10, "saliency", 0.9))))
-    assert r["verdict"] == "inconclusive" and r["why"] == "DeepLIFT or another method not computed"
+    assert r["verdict"] == "inconclusive"
+    assert r["why"] == "DeepLIFT or the paper's other methods not computed"
+
+
+def test_a_pattern_the_randomized_model_shows_equally_is_untestable_either_way():
+    """Defect 3: the null can refute as well as confirm. A depth trend against the claim that
+    the randomized model shows equally is untestable on this architecture (it was "not held");
+    against the claim and unlike the randomized model it is not held."""
+    against = pd.DataFrame(layer_rows(8, "trained", -0.1))
+    same = pd.DataFrame(layer_rows(8, "trained", -0.1) + layer_rows(8, "randomized", -0.1))
+    r = judged("depth_focus", measured(regions=against, null=same, layer_order=LAYERS), "gradcam")
+    assert r["verdict"] == "inconclusive"
+    assert "untestable on this architecture: not different from the randomized" in r["why"]
+    unlike = pd.DataFrame(layer_rows(8, "trained", -0.1) + layer_rows(8, "randomized", 0.1))
+    r = judged("depth_focus", measured(regions=against, null=unlike, layer_order=LAYERS), "gradcam")
+    assert r["verdict"] == "not held" and "weaker than on the randomized model" in r["why"]
+    r = judged("depth_focus", measured(regions=against, layer_order=LAYERS), "gradcam")
+    assert r["verdict"] == "inconclusive"
+    assert r["why"].endswith("but no null images (evaluate.null_images = 0)")
 
 
 def test_depth_focus_and_decoder2_peak():

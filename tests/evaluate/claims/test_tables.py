@@ -59,3 +59,32 @@ def test_layer_robustness_needs_both_layer_methods():
     r = judged("layer_robustness", measured(frag=frag_rows().assign(convention=None)))
     assert r["verdict"] == "inconclusive" and r["ours"] == "—"
     assert r["why"] == "layer Grad-CAM or layer DeepLIFT not computed"
+
+
+def _layer_frag(n: int = 10) -> pd.DataFrame:
+    """Layer rows: Grad-CAM ahead on the unnormalized skill, DeepLIFT on the normalized one."""
+    rng = np.random.default_rng(2)
+    rows = []
+    skills = {"gradcam": (0.5, 0.1), "deeplift": (-2.0, 0.6)}  # (unnormalized, normalized)
+    for i in range(n):
+        for normalize in (False, True):
+            for conv in ("activation", "paper_bilinear"):
+                for method, pair in skills.items():
+                    for layer in ("encoder1", "decoder2"):
+                        s = pair[normalize] + rng.normal(0, 0.01)
+                        rows.append({"id": f"i{i}", "sigma": 0.03, "normalize": normalize,
+                                     "level": "layer", "method": method, "layer": layer,
+                                     "mode": "one-pass", "convention": conv,
+                                     "scored_function": "border_mean", "infidelity": 1 - s,
+                                     "zero": 1.0, "skill": s})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_layer_robustness_is_judged_on_the_scale_free_skill():
+    """Defect 2: rescaling a layer's units moves the unnormalized skill, not the normalized one
+    (test_layer_infidelity), so the claim is judged on the normalized skill; the unnormalized
+    one stays in the row as the paper's metric."""
+    r = judged("layer_robustness", measured(frag=_layer_frag()))
+    assert r["verdict"] == "not held" and r["n"] == 10
+    assert "deeplift better, against the claim" in r["why"] and "normalized skill" in r["why"]
+    assert "the paper's metric (unnormalized skill): Grad-CAM 0.49" in r["ours"]

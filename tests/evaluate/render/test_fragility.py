@@ -111,3 +111,21 @@ def test_without_rows_the_tables_are_empty():
     s = empty["sensitivity"]
     assert s["n_images"] == 0 and s["recompute_rel_l2_max"] is None
     assert s["functions"] == s["model"] == s["layer"] == s["pairwise_model"] == {}
+
+
+def test_layers_are_ranked_by_the_scale_free_normalized_skill():
+    """Defect 2: the unnormalized skill of a layer map moves when the layer's units are rescaled
+    (test_layer_infidelity), so the ranking of layers reads the normalized skill."""
+    df = toy_table()
+    flip = df["normalize"] & (df["convention"] == "activation") & (df["method"] == "gradcam")
+    swap = {LAYERS[0]: LAYERS[1], LAYERS[1]: LAYERS[0]}
+    df.loc[flip, "layer"] = df.loc[flip, "layer"].map(swap)
+    d = fragility_document(Results(table(df, toy_sens())), ctx())
+    rank = d["layer_ranking"]["sigma_0p03"]["by_method"]["gradcam"]
+    block = d["infidelity"]["sigma_0p03"]
+    assert rank["activation"] == LAYERS[::-1]
+    for setting, order in (("normalized", LAYERS[::-1]), ("unnormalized", LAYERS)):
+        skill = {k: b["skill_ratio_of_means"]["ratio_of_means"]
+                 for k, b in block[setting]["layer"]["gradcam"].items()}  # fmt: skip
+        assert sorted(skill, key=lambda k: -skill[k]) == list(order)
+    assert rank["activation"] == rank["paper_bilinear"] and rank["changed"] is False

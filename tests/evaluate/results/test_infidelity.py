@@ -186,13 +186,13 @@ def test_both_layer_conventions_and_their_families(res):
         "gradcam@decoder5_vs_deeplift@decoder5",
     ]
     assert pl["gradcam@encoder1_vs_deeplift@encoder1"]["better"] == "gradcam@encoder1"
-    rho = Key("infidelity", SPEARMAN, "layer", "gradcam", sigma=0.03, normalize=False)
+    rho = Key("infidelity", SPEARMAN, "layer", "gradcam", sigma=0.03, normalize=True)
     assert res.get(rho, "point") is not None and res.value(rho) is None
 
 
 def test_layer_ranking_spearman_is_a_point_row():
-    """ρ between the conventions' unnormalized skills of a layer method's layers (its pairs
-    with a method of another function are tested on skill: no ranking input)."""
+    """ρ between the conventions' normalized (scale-free) skills of a layer method's layers (its
+    pairs with a method of another function are tested on skill: no ranking input)."""
     layers = ["encoder1", "encoder2", "decoder5"]
     act, paper = (0.2, 0.5, 0.8), (0.8, 0.2, 0.5)
     frag = pd.DataFrame([
@@ -204,9 +204,9 @@ def test_layer_ranking_spearman_is_a_point_row():
         for k, f in zip(layers, fs, strict=True)
     ])  # fmt: skip
     res = Results(frame(rows(measured(frag, layers=layers))))
-    rho = res.value(Key("infidelity", SPEARMAN, "layer", "gradcam", sigma=0.03, normalize=False))
+    rho = res.value(Key("infidelity", SPEARMAN, "layer", "gradcam", sigma=0.03, normalize=True))
     assert rho == pytest.approx(spearmanr([0.8, 0.5, 0.2], [0.2, 0.8, 0.5]).statistic)
-    assert not res.select(section="infidelity", quantity=SPEARMAN, normalize=True)
+    assert not res.select(section="infidelity", quantity=SPEARMAN, normalize=False)
     family = Key("infidelity", level="layer", sigma=0.03, normalize=False, convention=ACTIVATION)
     assert {p["what"] for p in res.family(family, "pairwise").values()} == {"skill"}
 

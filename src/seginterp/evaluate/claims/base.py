@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from seginterp.evaluate.paper import PaperFigures
+from seginterp.evaluate.paper import PAPER_LAYER_METHODS, PAPER_METHODS, PaperFigures
 from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Key, Results, Row, point
@@ -15,6 +15,9 @@ from seginterp.evaluate.results.table import Key, Results, Row, point
 HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
 VERDICTS: tuple[str, ...] = (HELD, NOT_HELD, INCONCLUSIVE)
 SECTION = "claim"
+PAPER_GROUP, BEYOND = "paper", "beyond the paper"
+"""The groups of claims rows: on the paper's methods (counted in its tally), or on methods the
+paper did not use (:data:`seginterp.evaluate.paper.PAPER_METHODS`; reported apart)."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,17 @@ class ClaimSpec:
         why = why_not(res, claim_key(self.id, subject))
         return self.judge(res, ctx, subject) if why is None else inconclusive(why)
 
+    def group(self, method: str | None) -> str:
+        """:data:`PAPER_GROUP` for a claim on the dataset or on a method the paper used, else
+        :data:`BEYOND`."""
+        used = PAPER_METHODS if self.per == "method" else PAPER_LAYER_METHODS
+        return PAPER_GROUP if method is None or method in used else BEYOND
+
     def row(self, paper: PaperFigures | None, method: str | None, v: Verdict) -> dict[str, Any]:
         """One row of the claims table (the claims.json schema)."""
         return {
             "id": row_id(self.id, method),
+            "group": self.group(method),
             "claim": self.text if method is None else self.text.format(method=method),
             "source": _quote(self.source, paper),
             "paper": _quote(self.paper_figures, paper),

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from seginterp.evaluate.claims.base import (
+    BEYOND,
     HELD,
     INCONCLUSIVE,
     NOT_HELD,
+    PAPER_GROUP,
     SECTION,
     VERDICTS,
     ClaimSpec,
@@ -66,21 +68,20 @@ def claims_document(res: Results, ctx: Context) -> dict[str, Any]:
         for m in (r["method"] for r in subjects if r["name"] == row_id(spec.id, r["method"])):
             v = spec.verdict(res, ctx, m) if judged else inconclusive(NO_IMAGE)
             rows.append(spec.row(ctx.paper, m, v))
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    return {"dataset": ctx.dataset, "n_images": n_images, "claims": rows, "counts": counts}
+
+    def tally(group: str) -> dict[str, int]:
+        return {v: sum(r["verdict"] == v and r["group"] == group for r in rows) for v in VERDICTS}
+
+    return {"dataset": ctx.dataset, "n_images": n_images, "claims": rows,
+            "counts": tally(PAPER_GROUP), "counts_beyond": tally(BEYOND)}  # fmt: skip
 
 
-def claims_markdown(doc: Mapping[str, Any]) -> str:
-    """The claims table as Markdown (claims.md)."""
-    c = doc["counts"]
+def _table(rows: list[Mapping[str, Any]]) -> list[str]:
     lines = [
-        f"Claims of the paper on `{doc['dataset']}` ({doc['n_images']} explained test images): "
-        f"{c[HELD]} held, {c[NOT_HELD]} not held, {c[INCONCLUSIVE]} inconclusive.",
-        "",
         "| claim | source | paper | ours | n | verdict | why |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in doc["claims"]:
+    for r in rows:
         cells = [
             f"{r['claim']} (`{r['id']}`)",
             r["source"],
@@ -91,4 +92,27 @@ def claims_markdown(doc: Mapping[str, Any]) -> str:
             r["why"],
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
+
+
+def claims_markdown(doc: Mapping[str, Any]) -> str:
+    """The claims table as Markdown (claims.md): the paper's claims on its methods, then the
+    same claims on the methods the paper did not use, apart and not in its tally."""
+    c, b = doc["counts"], doc["counts_beyond"]
+    lines = [
+        f"Claims of the paper on `{doc['dataset']}` ({doc['n_images']} explained test images), on "
+        f"the paper's methods: {c[HELD]} held, {c[NOT_HELD]} not held, {c[INCONCLUSIVE]} "
+        "inconclusive.",
+        "",
+        *_table([r for r in doc["claims"] if r["group"] == PAPER_GROUP]),
+    ]
+    beyond = [r for r in doc["claims"] if r["group"] == BEYOND]
+    if beyond:
+        lines += [
+            "",
+            f"Beyond the paper: the same claims on methods it did not use ({b[HELD]} held, "
+            f"{b[NOT_HELD]} not held, {b[INCONCLUSIVE]} inconclusive; not in the tally above).",
+            "",
+            *_table(beyond),
+        ]
     return "\n".join(lines) + "\n"

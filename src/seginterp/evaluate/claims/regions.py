@@ -1,18 +1,24 @@
 """The paper's claims about where maps put their mass (Figs 5–9), with the randomized null.
 
-A region pattern is ``held`` only when it is significant on the trained model *and* stronger than
-on the randomized-weights model for the same images and functions (:mod:`seginterp.evaluate.null`):
-a share the map's support forces (e.g. a 3×3 output convolution confining the last decoder's map
-to the border's neighbourhood) shows on the randomized model too. Model-level methods are taken in
-their majority mode. The null tests of ``border_only`` and ``depth_focus`` are the regions_null
-section's (:mod:`seginterp.evaluate.results.null`: families ``band`` and ``depth_trend``), read
-back, never recomputed; ``border_sign``'s contrast null is its own (family ``null``).
-Definitions:
+A region pattern is judged against the randomized-weights model for the same images and
+functions, so the null can refute as well as confirm: a pattern the randomized model shows
+equally (no significant trained − randomized difference) is *untestable on this architecture*,
+inconclusive whether the trained maps agree with the claim or not: a share the map's support
+forces (e.g. a 3×3 output convolution confining the last decoder's map to the border's
+neighbourhood, or the maps' resolution fixing a depth trend) shows on the randomized model too.
+``held`` needs the pattern significant on the trained model *and* stronger than on the
+randomized one; ``not held`` the contrary pattern significant and a trained model that differs
+from the randomized one; without a null test neither (:func:`.verdicts.with_null`).
+Model-level methods are taken in their majority mode. The null tests of ``border_only`` and
+``depth_focus`` are the regions_null section's (:mod:`seginterp.evaluate.results.null`:
+families ``band`` and ``depth_trend``), read back, never recomputed; ``border_sign``'s contrast
+null is its own (family ``null``). Definitions:
 
 - ``border_sign/<method>``: band net share > 0 and inside net share < 0 (one-sample Wilcoxon each,
   Holm over the two); null: the contrast band − inside is larger than the randomized model's.
 - ``deeplift_coverage``: ``coverage_90`` (fraction of pixels holding 90 % of ``|map|``) of
-  DeepLIFT exceeds every other model-level method's (paired, Holm over the other methods).
+  DeepLIFT exceeds that of the paper's other methods, Guided Backprop and Guided Grad-CAM
+  (paired, Holm over them; the methods the paper did not use are not compared).
 - ``depth_focus/<layer method>``: per image Spearman ρ of band share vs encoder depth
   (encoder1 … bottleneck) > 0; null: ρ larger than the randomized model's.
 - ``decoder2_peak/<layer method>``: decoder2's share of the summed native ``Σ|L|`` over layers (a
@@ -37,6 +43,7 @@ from seginterp.evaluate.claims.verdicts import (
     region_rows,
     with_null,
 )
+from seginterp.evaluate.paper import PAPER_METHODS
 from seginterp.evaluate.regions import depth_rhos
 from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.results.measured import Measured
@@ -137,17 +144,18 @@ def border_only(res: Results, ctx: Context, method: str | None) -> Verdict:
 
 
 def _coverage_tests(m: Measured, subject: str | None) -> list[Row]:
-    """DeepLIFT's coverage_90 vs every other method's (one family); each method's mean."""
+    """DeepLIFT's coverage_90 vs the paper's other methods' (one family); each one's mean."""
     key = claim_key("deeplift_coverage", subject)
     model = region_rows(m, "method")
+    model = model[model["method"].isin(PAPER_METHODS)]
     wide = model.pivot_table(index="id", columns="method", values="coverage_90").dropna()
-    if "deeplift" not in wide.columns or wide.shape[1] < 2:
-        return [cannot_judge(key, "DeepLIFT or another method not computed")]
-    others = [x for x in dict.fromkeys(model["method"]) if x != "deeplift" and x in wide]
+    others = [x for x in PAPER_METHODS if x != "deeplift" and x in wide]
+    if "deeplift" not in wide.columns or not others:
+        return [cannot_judge(key, "DeepLIFT or the paper's other methods not computed")]
     dl = wide["deeplift"].to_numpy()
     specs = [PairSpec("deeplift", x, dl, wide[x].to_numpy(), "coverage_90", False) for x in others]
     means = [point(key.but(quantity="coverage_90", method=x), float(wide[x].mean()))
-             for x in wide.columns]  # fmt: skip
+             for x in ("deeplift", *others)]  # fmt: skip
     return [*tests(key, "claim", specs, m.cfg.alpha), *means, count(key, len(wide))]
 
 
@@ -225,7 +233,7 @@ SPECS: tuple[ClaimSpec, ...] = (
     ),
     ClaimSpec(
         "deeplift_coverage",
-        "DeepLIFT marks more pixels (coverage_90) than the other methods",
+        "DeepLIFT marks more pixels (coverage_90) than Guided Backprop and Guided Grad-CAM",
         "Fig. 5",
         QUALITATIVE,
         _coverage_tests,

@@ -75,9 +75,10 @@ def segmentation(res: Results, ctx: Context, subject: str | None) -> Verdict:
     return Verdict(ours, n, HELD, why)
 
 
-def _headline(m: Measured, level: str) -> pd.DataFrame:
+def _headline(m: Measured, level: str, normalize: bool = False) -> pd.DataFrame:
     f = m.frag
-    return f[(f["sigma"] == m.sigma) & (~f["normalize"].astype(bool)) & (f["level"] == level)]
+    at = (f["sigma"] == m.sigma) & (f["normalize"].astype(bool) == normalize)
+    return f[at & (f["level"] == level)]
 
 
 def _infidelity_paper(p: PaperFigures | None) -> str:
@@ -134,43 +135,60 @@ def _layer_paper(p: PaperFigures | None) -> str:
     )
 
 
+def _boot(m: Measured) -> tuple[int, int]:
+    return m.cfg.bootstrap, m.cfg.seed
+
+
 def _robustness_tests(m: Measured, subject: str | None) -> list[Row]:
-    """Per convention, layer Grad-CAM vs layer DeepLIFT on per-image skill averaged over layers
-    (a family of one); the activation space's mean skills."""
+    """Per convention, layer Grad-CAM vs layer DeepLIFT on the per-image *normalized* skill
+    averaged over layers (a family of one): it does not move when a layer's units are rescaled,
+    the unnormalized skill does (activation × gradient maps against noise scaled to the layer).
+    The mean skills in activation space, normalized and unnormalized (the paper's metric)."""
     key = claim_key("layer_robustness", subject)
-    layer = _headline(m, "layer")
-    out, wide = [], pd.DataFrame()
-    for conv in (ACTIVATION, PAPER_BILINEAR):
-        sub = layer[layer["convention"] == conv]
-        wide = sub.groupby(["id", "method"])["skill"].mean().unstack()
-        if not {"gradcam", "deeplift"} <= set(wide.columns):
-            return [cannot_judge(key, "layer Grad-CAM or layer DeepLIFT not computed")]
-        wide = wide[["gradcam", "deeplift"]].dropna()
-        x, y = wide["gradcam"].to_numpy(np.float64), wide["deeplift"].to_numpy(np.float64)
-        spec = PairSpec("gradcam", "deeplift", x, y, "skill", lower_is_better=False)
-        out += tests(key.but(convention=conv), "claim", [spec], m.cfg.alpha)
-        if conv == ACTIVATION:
-            out += [
-                estimate(key.but(quantity="skill", method=meth, convention=conv),
-                         wide[meth].to_numpy(), "mean", m.cfg.bootstrap, m.cfg.seed)
-                for meth in ("gradcam", "deeplift")
-            ]  # fmt: skip
-            out.append(count(key, len(wide)))
+    out = []
+    for normalize in (True, False):
+        layer = _headline(m, "layer", normalize)
+        for conv in (ACTIVATION, PAPER_BILINEAR):
+            sub = layer[layer["convention"] == conv]
+            wide = sub.groupby(["id", "method"])["skill"].mean().unstack()
+            if not {"gradcam", "deeplift"} <= set(wide.columns):
+                return [cannot_judge(key, "layer Grad-CAM or layer DeepLIFT not computed")]
+            wide = wide[["gradcam", "deeplift"]].dropna()
+            x, y = wide["gradcam"].to_numpy(np.float64), wide["deeplift"].to_numpy(np.float64)
+            if normalize:
+                spec = PairSpec("gradcam", "deeplift", x, y, "normalized skill", False)
+                out += tests(key.but(convention=conv), "claim", [spec], m.cfg.alpha)
+            if conv == ACTIVATION:
+                at = key.but(quantity="skill", convention=conv, normalize=normalize)
+                for meth in ("gradcam", "deeplift"):
+                    values = wide[meth].to_numpy()
+                    out.append(estimate(at.but(method=meth), values, "mean", *_boot(m)))
+            if normalize and conv == ACTIVATION:
+                out.append(count(key, len(wide)))
     return out
 
 
 def layer_robustness(res: Results, ctx: Context, subject: str | None) -> Verdict:
-    """Tables III/VI: layer Grad-CAM has lower infidelity than layer DeepLIFT."""
+    """Tables III/VI: layer Grad-CAM has lower infidelity than layer DeepLIFT, judged on the
+    normalized skill (scale-free); the unnormalized one is shown as the paper's metric."""
     key = claim_key("layer_robustness", subject)
     claimed = {"gradcam_vs_deeplift": "gradcam"}
     verdict, why = decide(res.family(key.but(convention=ACTIVATION), "claim"), claimed)
     paper, _ = decide(res.family(key.but(convention=PAPER_BILINEAR), "claim"), claimed)
-    g, d = (res.summary(key.but(quantity="skill", method=meth, convention=ACTIVATION))
-            for meth in ("gradcam", "deeplift"))  # fmt: skip
-    ours = f"mean skill over layers (activation space): Grad-CAM {fmt(g)} vs DeepLIFT {fmt(d)}"
+
+    def means(normalize: bool) -> str:
+        at = key.but(quantity="skill", convention=ACTIVATION, normalize=normalize)
+        g, d = (res.summary(at.but(method=meth)) for meth in ("gradcam", "deeplift"))
+        return f"Grad-CAM {fmt(g)} vs DeepLIFT {fmt(d)}"
+
+    ours = (
+        f"mean normalized skill over layers (activation space): {means(True)}; the paper's "
+        f"metric (unnormalized skill): {means(False)}"
+    )
     why = (
-        f"Wilcoxon on per-image skill averaged over layers, activation space: {why}; "
-        f"under the paper's bilinear convention: {paper}"
+        "Wilcoxon on per-image normalized skill (unchanged when a layer's units are rescaled) "
+        f"averaged over layers, activation space: {why}; under the paper's bilinear convention: "
+        f"{paper}"
     )
     return Verdict(ours, n_of(res, key), verdict, why)
 

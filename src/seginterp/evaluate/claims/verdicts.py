@@ -98,9 +98,14 @@ def region_rows(m: Measured, per: str) -> pd.DataFrame:
     return reg[reg["level"] == "layer"]
 
 
+SAME = "same"
+"""The null's direction when the trained and the randomized model do not differ."""
+
+
 def null_test(res: Results, key: Key, family: str) -> tuple[str | None, str]:
-    """The trained vs randomized test of ``family`` at ``key``, read back: (``trained`` when the
-    trained model's value is significantly larger, else None; a short reason)."""
+    """The trained vs randomized test of ``family`` at ``key``, read back: (the direction:
+    ``trained`` when the trained model's value is significantly larger, ``randomized`` when
+    smaller, :data:`SAME` when neither, None when there is no test; a short reason)."""
     if not res.value(Key(NULL, quantity="n_images")):
         return None, "no null images (evaluate.null_images = 0)"
     r = res.family(key, family).get("trained_vs_randomized")
@@ -111,14 +116,21 @@ def null_test(res: Results, key: Key, family: str) -> tuple[str | None, str]:
     if r["better"] == "trained":
         return "trained", f"stronger than the randomized model (p={r['p_holm']:.2g})"
     if r["better"] == "randomized":
-        return None, f"weaker than on the randomized model (p={r['p_holm']:.2g})"
-    return None, f"not different from the randomized model (p={r['p_holm']:.2g})"
+        return "randomized", f"weaker than on the randomized model (p={r['p_holm']:.2g})"
+    return SAME, f"not different from the randomized model (p={r['p_holm']:.2g})"
 
 
 def with_null(verdict: str, why: str, null: tuple[str | None, str]) -> tuple[str, str]:
-    """A held verdict stays held only when the null test says the trained model is stronger."""
-    if verdict != HELD:
+    """A region verdict that can be refuted as well as confirmed by the randomized-weights null:
+    a pattern the randomized model shows equally is *untestable on this architecture*
+    (inconclusive) whether the trained maps agree with the claim or not; ``held`` also needs
+    the trained model stronger than the randomized one, and without a null test nothing is
+    held or not held."""
+    direction, reason = null
+    if verdict == INCONCLUSIVE:
         return verdict, why
-    if null[0] == "trained":
-        return HELD, f"{why}; {null[1]}"
-    return INCONCLUSIVE, f"{why}; but {null[1]}"
+    if direction == SAME:
+        return INCONCLUSIVE, f"{why}; but untestable on this architecture: {reason}"
+    if direction is None or (verdict == HELD and direction != "trained"):
+        return INCONCLUSIVE, f"{why}; but {reason}"
+    return verdict, f"{why}; {reason}"

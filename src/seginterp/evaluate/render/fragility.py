@@ -32,6 +32,8 @@ STATISTICS = {
     "pairs": "Wilcoxon + Holm per family, on infidelity when both maps were scored against the "
     "same function on every image, else on skill (basis of each pair); 'too few images to test' "
     "when the exact test cannot reach alpha",
+    "layer_ranking": "layers ordered by normalized skill (ratio of means; unchanged when a "
+    "layer's units are rescaled, unlike the unnormalized skill) under each convention",
     "verdicts": "unnormalized: better/worse than/no better than an empty map, or 'tiny map' when "
     f"the median rms<Phi,I>/rms(df) < {TINY_RMS_RATIO:g} (skill ~ 0 whatever the pattern); "
     "normalized: better/worse than chance, or 'no information' at chance (1/n_perturb_samples)",
@@ -125,11 +127,12 @@ def _block(res: Results, sigma: float, normalize: bool, chance: float) -> dict[s
 
 
 def layer_ranking(res: Results, block: dict[str, Any], sigma: float) -> dict[str, Any]:
-    """Does the ranking of layers by skill (ratio of means) change between the two conventions?
+    """Does the ranking of layers by normalized skill (ratio of means; scale-free: rescaling a
+    layer's units moves the unnormalized skill) change between the two conventions?
 
     Args:
         res: the results table (Spearman's ρ of each layer method).
-        block: one σ's ``unnormalized`` block of :func:`_block`.
+        block: one σ's ``normalized`` block of :func:`_block`.
 
     Returns:
         per layer method ``{activation: [layers best first], paper_bilinear: [...], spearman,
@@ -143,7 +146,7 @@ def layer_ranking(res: Results, block: dict[str, Any], sigma: float) -> dict[str
         pap = {k: paper[k]["skill_ratio_of_means"]["ratio_of_means"] for k in common}
         order_a = sorted(common, key=lambda k: -act[k])
         order_p = sorted(common, key=lambda k: -pap[k])
-        rho = Key("infidelity", SPEARMAN, "layer", method, sigma=sigma, normalize=False)
+        rho = Key("infidelity", SPEARMAN, "layer", method, sigma=sigma, normalize=True)
         out["by_method"][method] = {
             ACTIVATION: order_a,
             PAPER_BILINEAR: order_p,
@@ -207,7 +210,7 @@ def sensitivity_section(res: Results, ctx: Context) -> dict[str, Any]:
 def fragility_document(res: Results, ctx: Context) -> dict[str, Any]:
     """fragility.json: conventions, image counts, infidelity and sensitivity tables."""
     infidelity = infidelity_tables(res)
-    ranking = {k: layer_ranking(res, v["unnormalized"], v["sigma"]) for k, v in infidelity.items()}
+    ranking = {k: layer_ranking(res, v["normalized"], v["sigma"]) for k, v in infidelity.items()}
     return {
         "function": FUNCTION_DOC,
         "statistics": STATISTICS,

@@ -22,8 +22,8 @@ convention)``): every pair of model rows; at each layer, every pair of rows of t
 A pair is tested on infidelity only when both were scored against the same function on every
 image, otherwise on skill, each map against its own zero-map baseline (:func:`pair_spec`; each
 test records its ``basis``). Per layer method the point ``layer_ranking_spearman`` (key
-``Key("infidelity", level="layer", method, sigma, normalize=False)``): Spearman's ρ between the
-unnormalized skills of its layers under the two conventions (null with ≤ 2 layers).
+``Key("infidelity", level="layer", method, sigma, normalize=True)``): Spearman's ρ between the
+normalized skills of its layers under the two conventions (null with ≤ 2 layers).
 """
 
 from __future__ import annotations
@@ -194,8 +194,9 @@ def _skills(rows: Sequence[Row], conv: str) -> dict[str, dict[str, float | None]
 
 
 def ranking_rows(rows: Sequence[Row], sigma: float) -> list[Row]:
-    """Per layer method, Spearman's ρ between its layers' unnormalized skills (ratio of means)
-    under the two conventions (``rows``: one σ's unnormalized rows); null with ≤ 2 layers."""
+    """Per layer method, Spearman's ρ between its layers' normalized skills (ratio of means:
+    unchanged when a layer's units are rescaled, unlike the unnormalized ones) under the two
+    conventions (``rows``: one σ's normalized rows); null with ≤ 2 layers."""
     act, paper = _skills(rows, ACTIVATION), _skills(rows, PAPER_BILINEAR)
     out = []
     for method, per in act.items():
@@ -205,7 +206,7 @@ def ranking_rows(rows: Sequence[Row], sigma: float) -> list[Row]:
         if len(common) > 2:
             rho = float(spearmanr([per[k] for k in common], [pap[k] for k in common]).statistic)
         key = Key("infidelity", quantity=SPEARMAN, level="layer", method=method, sigma=sigma,
-                  normalize=False)  # fmt: skip
+                  normalize=True)  # fmt: skip
         out.append(point(key, rho if rho is not None and np.isfinite(rho) else None, len(common)))
     return out
 
@@ -219,5 +220,5 @@ def rows(m: Measured) -> list[Row]:
     for sigma in sorted(set(df["sigma"])):
         at, s = df[df["sigma"] == sigma], float(sigma)
         unnorm, norm = (_setting_rows(at[at["normalize"] == nz], m, s, nz) for nz in (False, True))
-        out += [*unnorm, *norm, *ranking_rows(unnorm, s)]
+        out += [*unnorm, *norm, *ranking_rows(norm, s)]
     return out
