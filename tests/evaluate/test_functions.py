@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import torch
-from evaluate.toys import S, square_border
+from evaluate.toys import S, border_f, square_border, tiny_unet
 
 from seginterp.evaluate.functions import (
     ScoredFunction,
+    explained_change,
     image_functions,
     recompute_function,
     stored_map_function,
@@ -46,3 +48,17 @@ def test_recomputed_maps_are_reduced_to_max_pixels():
     assert recompute_function("one-pass", image, "im0", 5, 0)[0].label == "border_mean"
     assert recompute_function("sampled(4)", image, "im0", 5, 0)[0].label == "sample_mean(4)"
     assert recompute_function("exact", image, "im0", None, 0)[1] is False
+
+
+def test_explained_change_is_f_at_the_image_and_at_its_baseline():
+    """(f(x), f(x₀)) of each pixel set's mean logit, from one forward of x and x₀: the change
+    Δf a reference-based map sums to, whose sign the border-sign claim reads."""
+    model, border = tiny_unet(), square_border()
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(0))
+    x0 = torch.zeros_like(x)
+    (fx, f0), (gx, g0) = explained_change(model, x, x0, [border, _sample()])
+    with torch.no_grad():
+        assert fx == pytest.approx(float(border_f(model, border)(x)), rel=1e-5)
+        assert f0 == pytest.approx(float(border_f(model, border)(x0)), rel=1e-5)
+        assert gx == pytest.approx(float(border_f(model, _sample())(x)), rel=1e-5)
+    assert (fx, f0) != (gx, g0)

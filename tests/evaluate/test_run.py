@@ -207,7 +207,8 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
 
     claims = json.loads((mdir / "claims.json").read_text())
     assert claims["dataset"] == "t" and claims["n_images"] == 3
-    assert sum(claims["counts"].values()) == len(claims["claims"]) >= 8
+    tallied = sum(claims["counts"].values()) + sum(claims["counts_beyond"].values())
+    assert tallied == len(claims["claims"]) >= 8 and sum(claims["counts_beyond"].values()) == 2
     assert claims["claims"][0]["why"] == "no paper figure for this dataset"
     assert (mdir / "claims.md").read_text().startswith("Claims of the paper on `t`")
     summary = json.loads((mdir / "summary.json").read_text())
@@ -216,6 +217,12 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     assert set(methods["infd"]) == {"sal", "dl", "gbp"} and methods["sigma"] == 0.03
     null = pd.read_parquet(tmp_path / "eval" / "regions_null.parquet")
     assert set(null["weights"]) == {"trained", "randomized"} and null["id"].nunique() == 3
+    for table in (pd.read_parquet(tmp_path / "eval" / "regions.parquet"), null):
+        # the change each map explains, under its own model: Δf = f(x) − f(x₀)
+        assert table["delta_f"].notna().all()
+        assert np.allclose(table["delta_f"], table["f_x"] - table["f_x0"])
+    by_weights = null.groupby("weights")["f_x"].mean()
+    assert by_weights["trained"] != by_weights["randomized"]
     assert regions["null"]["n_images"] == 3
     _documents_from_results_alone(tmp_path / "eval" / "results.parquet", mdir, frag, layers)
 
@@ -262,7 +269,8 @@ def test_evaluate_without_any_border_writes_inconclusive_claims(tmp_path):
     for name in ("fragility", "sensitivity", "regions", "sanity", "regions_null"):
         assert len(pd.read_parquet(tmp_path / "eval" / f"{name}.parquet")) == 0
     claims = json.loads((mdir / "claims.json").read_text())
-    assert claims["n_images"] == 0 and claims["counts"]["inconclusive"] == len(claims["claims"])
+    inconclusive = claims["counts"]["inconclusive"] + claims["counts_beyond"]["inconclusive"]
+    assert claims["n_images"] == 0 and inconclusive == len(claims["claims"])
     assert {c["why"] for c in claims["claims"][1:]} == {"no explainable image"}
     assert "0 explained test images" in (mdir / "claims.md").read_text()
     summary = json.loads((mdir / "summary.json").read_text())

@@ -35,6 +35,25 @@ def pixel_weights(mask: np.ndarray | Tensor) -> Tensor:
     return m.to(torch.float64) / n
 
 
+@torch.no_grad()
+def explained_change(
+    model: torch.nn.Module, x: Tensor, x0: Tensor, pixels: Sequence[np.ndarray]
+) -> list[tuple[float, float]]:
+    """``(f(x), f(x₀))`` of the mean logit over each pixel set (H, W) bool under ``model``
+    (logits model, eval mode): ``Δf = f(x) − f(x₀)`` is the change a reference-based map
+    explains, and its sign the direction the map's signs are relative to.
+
+    Args:
+        x, x0: (1, C, H, W) the input and its baseline, on the model's device.
+    """
+    z = model(torch.cat([x, x0]))[:, 0].to(torch.float64).cpu()  # (2, H, W)
+    out = []
+    for p in pixels:
+        f = (z * pixel_weights(p)).flatten(1).sum(1)
+        out.append((float(f[0]), float(f[1])))
+    return out
+
+
 def subsample_pixels(mask: np.ndarray, k: int, seed: int) -> np.ndarray:
     """At most ``k`` pixels of ``mask`` (H, W) bool, uniformly without replacement, seeded."""
     m = np.asarray(mask, dtype=bool)

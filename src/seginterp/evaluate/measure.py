@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from seginterp.core import distributed as dist
 from seginterp.evaluate.config import EvaluateConfig
+from seginterp.evaluate.functions import explained_change
 from seginterp.evaluate.inputs import EvaluateData, ImageRef
 from seginterp.evaluate.randomized import MapPair, randomize_weights, randomized_pairs
 from seginterp.explain.config import AttributeConfig
@@ -32,6 +33,7 @@ from seginterp.explain.engine import Explainer, quiet_captum
 from seginterp.explain.store import ImageMaps, MapKey
 
 Rows = list[dict[str, Any]]
+Pair = tuple[float, float]
 
 
 def choose_images(n: int, k: int) -> list[int]:
@@ -106,20 +108,33 @@ class MeasureContext:
     def layer_keys(self) -> list[MapKey]:
         return [MapKey(m, k) for m in self.acfg.layer_methods for k in self.acfg.layers]
 
+    @property
+    def randomized(self) -> Explainer:
+        """The explainer of the randomized-weights model (made once, shared by every image)."""
+        if not self._randomized:
+            net = randomize_weights(self.model, self.cfg.seed)
+            d = self.data
+            self._randomized.append(Explainer(net, self.acfg, mean_rgb=d.mean_rgb,
+                                              device=d.device))  # fmt: skip
+        return self._randomized[0]
+
     def pairs(self, keys: Sequence[MapKey]) -> list[MapPair]:
         """The trained and randomized maps of ``keys`` (those stored), made once per image: the
         keys not asked before come from one :func:`randomized_pairs` call."""
         todo = [k for k in keys if k not in self._pairs and k in self.stored.maps]
         if todo:
-            if not self._randomized:
-                net = randomize_weights(self.model, self.cfg.seed)
-                d = self.data
-                self._randomized.append(Explainer(net, self.acfg, mean_rgb=d.mean_rgb,
-                                                  device=d.device))  # fmt: skip
-            made = randomized_pairs(self.explainer, self._randomized[0], self.x, self.ref.id,
+            made = randomized_pairs(self.explainer, self.randomized, self.x, self.ref.id,
                                     self.stored, todo, self.cfg)  # fmt: skip
             self._pairs.update({p.key: p for p in made})
         return [self._pairs[k] for k in keys if k in self._pairs]
+
+    def change(
+        self, explainer: Explainer, pixels: Sequence[np.ndarray]
+    ) -> list[tuple[float, float]]:
+        """``(f(x), f(x₀))`` under ``explainer``'s model of the mean logit over each pixel set,
+        ``x₀`` its baseline (:func:`~seginterp.evaluate.functions.explained_change`)."""
+        x = self.x
+        return explained_change(explainer.model, x, explainer.baseline(x), pixels)
 
 
 def measure(

@@ -23,8 +23,12 @@ def _images(n: int, cfg: EvaluateConfig) -> list[int]:
 
 def _rows(c: MeasureContext) -> list[dict[str, Any]]:
     pairs = c.pairs(c.model_keys() + c.layer_keys())
+    pixels = [p.pixels for p in pairs]
+    change = {}
+    for weights, ex in (("trained", c.explainer), ("randomized", c.randomized)):
+        change |= {(p.key, weights): v for p, v in zip(pairs, c.change(ex, pixels), strict=True)}
     return null_region_rows(c.ref.id, c.ref.index, pairs, c.pred, c.stored.border,
-                            c.cfg.band_width)  # fmt: skip
+                            c.cfg.band_width, change)  # fmt: skip
 
 
 METRIC = Metric("regions_null", _rows, _images)

@@ -60,13 +60,14 @@ def randomize_weights(model: nn.Module, seed: int) -> nn.Module:
 @dataclass(frozen=True)
 class MapPair:
     """One map of one image from both models: model level (C, H, W), layer level (H, W)
-    upsampled; ``function`` labels the function both explain."""
+    upsampled; ``function`` labels the function both explain, ``pixels`` its pixel set."""
 
     key: MapKey
     mode: str
     function: str
     trained: np.ndarray
     randomized: np.ndarray
+    pixels: np.ndarray | None = None  # (H, W) bool: the pixels of the mean logit explained
 
 
 def randomized_pairs(
@@ -108,6 +109,7 @@ def randomized_pairs(
             fn.label,
             next(ref) if reduced else stored.maps[k],
             next(rnd),
+            fn.pixels,
         )
         for k, (fn, reduced) in zip(keys, functions, strict=True)
     ]

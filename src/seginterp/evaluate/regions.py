@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
+from seginterp.evaluate.functions import image_functions, stored_map_function
 from seginterp.evaluate.measure import MeasureContext, Metric
 from seginterp.explain.store import ImageMaps, MapKey
 
@@ -127,7 +128,12 @@ def coverage(a: np.ndarray, mass: float = COVERAGE_MASS) -> float | None:
 
 
 def region_rows(
-    image_id: str, index: int, stored: ImageMaps, pred: np.ndarray, band_width: int
+    image_id: str,
+    index: int,
+    stored: ImageMaps,
+    pred: np.ndarray,
+    band_width: int,
+    change: Mapping[MapKey, tuple[float, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """The regions table rows of one image: one per stored map, with :func:`region_mass`.
 
@@ -135,6 +141,8 @@ def region_rows(
         stored: the image's stored maps (:func:`seginterp.explain.store.read_image`).
         pred: (H, W) the image's predicted mask.
         band_width: see :func:`region_masks`.
+        change: map -> ``(f(x), f(x₀))`` of the function it explains (:func:`change_columns`;
+            None: the columns are null).
     """
     masks = region_masks(pred, stored.border, band_width)
     rows = []
@@ -145,9 +153,18 @@ def region_rows(
                 **map_columns(image_id, index, key, stored.modes[key]),
                 **region_mass(attr, masks),
                 "native_abs_mass": None if native is None else float(np.abs(native).sum()),
+                **change_columns(change.get(key) if change else None),
             }
         )
     return rows
+
+
+def change_columns(fx: tuple[float, float] | None) -> dict[str, float | None]:
+    """``f_x``, ``f_x0`` and ``delta_f = f_x − f_x0`` of the function a map explains (null:
+    not computed)."""
+    if fx is None:
+        return {"f_x": None, "f_x0": None, "delta_f": None}
+    return {"f_x": fx[0], "f_x0": fx[1], "delta_f": fx[0] - fx[1]}
 
 
 def map_columns(image_id: str, index: int, key: MapKey, mode: str) -> dict[str, Any]:
@@ -163,12 +180,14 @@ def null_region_rows(
     pred: np.ndarray,
     border: np.ndarray,
     band_width: int,
+    change: Mapping[tuple[MapKey, str], tuple[float, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Region rows of the trained and the randomized model's maps of the same functions.
 
     Args:
         pairs: :func:`seginterp.evaluate.randomized.randomized_pairs` of one image.
         pred, border: (H, W) the trained model's prediction and border (the regions of both).
+        change: (map, weights) -> ``(f(x), f(x₀))`` under that model (:func:`change_columns`).
 
     Returns:
         per pair two rows (``weights`` = ``trained`` / ``randomized``) with :func:`region_mass`.
@@ -183,6 +202,7 @@ def null_region_rows(
                     "function": p.function,
                     "weights": weights,
                     **region_mass(attr, masks),
+                    **change_columns(change.get((p.key, weights)) if change else None),
                 }
             )
     return rows
@@ -243,7 +263,10 @@ def depth_trend(band_share: Mapping[str, Sequence[float]]) -> dict[str, Any]:
 
 
 def _rows(c: MeasureContext) -> list[dict[str, Any]]:
-    return region_rows(c.ref.id, c.ref.index, c.stored, c.pred, c.cfg.band_width)
+    functions, keys = image_functions(c.stored), list(c.stored.maps)
+    pixels = [stored_map_function(c.stored.modes[k], functions)[0].pixels for k in keys]
+    change = dict(zip(keys, c.change(c.explainer, pixels), strict=True))
+    return region_rows(c.ref.id, c.ref.index, c.stored, c.pred, c.cfg.band_width, change)
 
 
 METRIC = Metric("regions", _rows, sharded=True)

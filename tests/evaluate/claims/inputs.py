@@ -109,8 +109,11 @@ def frag_rows(n: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def model_rows(n: int, method: str, band: float, weights: str | None = None) -> list[dict]:
-    """Model-level region rows: band share ``band`` (± noise), inside net share −0.2."""
+def model_rows(
+    n: int, method: str, band: float, weights: str | None = None, delta_f: float = 1.0
+) -> list[dict]:
+    """Model-level region rows: band share ``band`` (± noise), inside net share −0.2, the
+    explained change ``delta_f``."""
     rng = np.random.default_rng(len(method))
     rows = []
     for i in range(n):
@@ -126,6 +129,7 @@ def model_rows(n: int, method: str, band: float, weights: str | None = None) -> 
             "inside_net_share": -0.2 + rng.normal(0, 0.01),
             "claim": True,
             "coverage_90": 0.3 if method == "deeplift" else 0.1 + rng.normal(0, 0.01),
+            "delta_f": delta_f,
         }
         if weights:
             row["weights"] = weights

@@ -92,3 +92,19 @@ def test_depth_focus_and_decoder2_peak():
     shallow = measured(regions=reg, null=null, layer_order=["encoder1", "encoder2", "decoder2"])
     r = judged("depth_focus", shallow, "gradcam")
     assert r["verdict"] == "inconclusive" and r["why"] == "fewer than 3 encoder layers"
+
+
+def test_border_signs_are_read_relative_to_the_explained_change():
+    """Defect 1: a reference-based map sums to Δf = f(x) − f(x₀); with a black baseline on
+    dark lesions Δf < 0 and every sign flips. The claim reads the shares × sign(Δf): maps with
+    the border negative and the inside positive on images whose Δf < 0 hold it."""
+    flipped = [{**r, "band_net_share": -r["band_net_share"],
+                "inside_net_share": -r["inside_net_share"], "delta_f": -2.0}
+               for r in model_rows(10, "deeplift", 0.95)]  # fmt: skip
+    null = pd.DataFrame(
+        [{**r, "weights": "trained"} for r in flipped]
+        + model_rows(10, "deeplift", 0.3, "randomized", delta_f=-2.0)
+    )
+    r = judged("border_sign", measured(regions=pd.DataFrame(flipped), null=null), "deeplift")
+    assert r["verdict"] == "held" and "Δf < 0 on 10/10" in r["ours"]
+    assert "both signs in 10/10" in r["ours"]

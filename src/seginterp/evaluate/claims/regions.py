@@ -14,8 +14,11 @@ Model-level methods are taken in their majority mode. The null tests of ``border
 families ``band`` and ``depth_trend``), read back, never recomputed; ``border_sign``'s contrast
 null is its own (family ``null``). Definitions:
 
-- ``border_sign/<method>``: band net share > 0 and inside net share < 0 (one-sample Wilcoxon each,
-  Holm over the two); null: the contrast band − inside is larger than the randomized model's.
+- ``border_sign/<method>``: band net share > 0 and inside net share < 0, relative to the explained
+  change: each image's shares × sign(Δf), ``Δf = f(x) − f(x₀)`` (a reference-based map sums to
+  Δf, so its raw sign is set by the baseline: on dark lesions a black baseline makes Δf < 0 and
+  flips every sign). One-sample Wilcoxon each, Holm over the two; null: the contrast band −
+  inside is larger than the randomized model's (each × its own model's sign of Δf).
 - ``deeplift_coverage``: ``coverage_90`` (fraction of pixels holding 90 % of ``|map|``) of
   DeepLIFT exceeds that of the paper's other methods, Guided Backprop and Guided Grad-CAM
   (paired, Holm over them; the methods the paper did not use are not compared).
@@ -66,19 +69,23 @@ def _mean(key: Key, values: np.ndarray, m: Measured) -> Row:
     return estimate(key, values, "mean", m.cfg.bootstrap, m.cfg.seed)
 
 
+def _signed(d: pd.DataFrame, col: str) -> pd.Series:
+    """``col`` of region rows by image id, relative to the explained change: × sign(Δf)."""
+    by_id = d.set_index("id")
+    return by_id[col].astype(np.float64) * np.sign(by_id["delta_f"].astype(np.float64))
+
+
 def _contrast_null(key: Key, m: Measured, method: str | None) -> list[Row]:
-    """Trained vs randomized band − inside net share of one model-level method on the null
-    images: the family ``null`` at ``key`` (none without null maps of both models)."""
+    """Trained vs randomized band − inside net share (each × the sign of its model's Δf) of one
+    model-level method on the null images: the family ``null`` at ``key`` (none without null
+    maps of both models)."""
     df = m.null
     if not len(df):
         return []
     sub = df[(df["level"] == "model") & (df["method"] == method)]
 
     def contrast(d: pd.DataFrame) -> pd.Series:
-        by_id = d.set_index("id")
-        return by_id["band_net_share"].astype(np.float64) - by_id["inside_net_share"].astype(
-            np.float64
-        )
+        return _signed(d, "band_net_share") - _signed(d, "inside_net_share")
 
     both = pd.concat(
         {w: contrast(sub[sub["weights"] == w]) for w in ("trained", "randomized")}, axis=1
@@ -91,22 +98,26 @@ def _contrast_null(key: Key, m: Measured, method: str | None) -> list[Row]:
 
 
 def _border_sign_tests(m: Measured, method: str | None) -> list[Row]:
-    """Band net share > 0 and inside net share < 0 (one family), their means, the images with
-    both signs, and the contrast's null."""
+    """Band net share > 0 and inside net share < 0 relative to the explained change (each × the
+    sign of the image's Δf = f(x) − f(x₀): a reference-based map sums to Δf, so its raw sign is
+    the baseline's), one family; their means, the images with both signs and with Δf < 0, and
+    the contrast's null."""
     key = claim_key("border_sign", method)
     sub = _of(m, "method", method)
-    band = sub["band_net_share"].dropna().to_numpy(np.float64)
-    inside = sub["inside_net_share"].dropna().to_numpy(np.float64)
+    band, inside = _signed(sub, "band_net_share"), _signed(sub, "inside_net_share")
     specs = [
-        one_sample("band net", band, 0.0, True, "band net share"),
-        one_sample("inside net", inside, 0.0, False, "inside net share"),
-    ]
+        one_sample("band net", band.dropna().to_numpy(np.float64), 0.0, True, "band net share"),
+        one_sample("inside net", inside.dropna().to_numpy(np.float64), 0.0, False,
+                   "inside net share"),
+    ]  # fmt: skip
+    both = int(((band > 0) & (inside < 0)).sum())
     return [
         *tests(key, "claim", specs, m.cfg.alpha),
         *_contrast_null(key, m, method),
-        _mean(key.but(quantity="band_net_share"), band, m),
-        _mean(key.but(quantity="inside_net_share"), inside, m),
-        point(key.but(quantity="n_both_signs"), int(sub["claim"].sum())),
+        _mean(key.but(quantity="band_net_share"), band.dropna().to_numpy(np.float64), m),
+        _mean(key.but(quantity="inside_net_share"), inside.dropna().to_numpy(np.float64), m),
+        point(key.but(quantity="n_both_signs"), both),
+        point(key.but(quantity="n_delta_f_negative"), int((sub["delta_f"] < 0).sum())),
         count(key, len(sub)),
     ]
 
@@ -117,8 +128,12 @@ def border_sign(res: Results, ctx: Context, method: str | None) -> Verdict:
     verdict, why = with_null(verdict, why, null_test(res, key, "null"))
     b, i = (res.summary(key.but(quantity=q)) for q in ("band_net_share", "inside_net_share"))
     n, both = n_of(res, key), int(res.value(key.but(quantity="n_both_signs")))
-    ours = f"net share band {fmt(b)}, inside {fmt(i)}; both signs in {both}"
-    return Verdict(f"{ours}/{n}", n, verdict, why)
+    negative = int(res.value(key.but(quantity="n_delta_f_negative")))
+    ours = (
+        f"relative to Δf = f(x) − f(x₀) (shares × sign Δf; Δf < 0 on {negative}/{n}): "
+        f"net share band {fmt(b)}, inside {fmt(i)}; both signs in {both}/{n}"
+    )
+    return Verdict(ours, n, verdict, why)
 
 
 def _border_only_tests(m: Measured, method: str | None) -> list[Row]:

@@ -5,7 +5,9 @@ Rows (section ``regions``; ``level`` ``model`` with ``method``, or ``layer`` wit
 
 - ``{region}_{q}`` (``region`` in band, inside, outside; ``q`` in pos_share, neg_share,
   abs_share, net_share, enrichment, area_share): ``mean`` over the images where it is defined;
-- ``coverage_90``, ``native_abs_mass`` (layer maps): ``mean``, when some image has it;
+- ``coverage_90``, ``native_abs_mass`` (layer maps), ``f_x``, ``f_x0`` and ``delta_f`` (the
+  function the map explains at the image and at its baseline, and the change ``Δf``): ``mean``,
+  when some image has it; the point ``n_delta_f_negative`` (images with ``Δf < 0``);
 - point rows: ``n`` (images of the map), ``{region}_n_positive`` / ``{region}_n_negative``
   (images with net mass > 0 / < 0 in the region) and ``n_claim`` (band net > 0 and inside
   net < 0).
@@ -39,7 +41,9 @@ def block_rows(key: Key, df: pd.DataFrame, n_boot: int, seed: int) -> list[Row]:
         out.append(point(key.but(quantity=f"{r}_n_positive"), int((net > 0).sum())))
         out.append(point(key.but(quantity=f"{r}_n_negative"), int((net < 0).sum())))
     out.append(point(key.but(quantity="n_claim"), int(df["claim"].sum())))
-    for col in ("coverage_90", "native_abs_mass"):
+    if "delta_f" in df and df["delta_f"].notna().any():
+        out.append(point(key.but(quantity="n_delta_f_negative"), int((df["delta_f"] < 0).sum())))
+    for col in ("coverage_90", "native_abs_mass", "f_x", "f_x0", "delta_f"):
         if col in df and df[col].notna().any():
             values = df[col].dropna().to_numpy(dtype=np.float64)
             out.append(estimate(key.but(quantity=col), values, "mean", n_boot, seed))
