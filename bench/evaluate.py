@@ -1,8 +1,9 @@
 """Where the evaluate stage's time goes, per image, as multiples of one forward + backward.
 
-    python bench/evaluate.py [--dataset synthetic] [--images 2]
+    python bench/evaluate.py [--dataset synthetic] [--replicate 0] [--images 2]
 
-Reads the committed run's outputs (``data/<D>/``: run ``make repro`` or ``dvc pull`` first),
+Reads the committed run's outputs (``data/<D>/``, replicate ``--replicate``: run ``make repro``
+or ``dvc pull`` first),
 applies the dataset's numerics as the stages do, and times on the first ``--images`` scored
 images each part of :func:`seginterp.evaluate.run.evaluate_dataset`: input-space infidelity,
 activation-space layer infidelity, sensitivity (its image count is a param: here per image), the
@@ -32,6 +33,7 @@ from timing import timeit
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--replicate", type=int, default=0, help="training seed of the replicate")
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--params", default="params.yaml")
     args = p.parse_args()
@@ -56,10 +58,11 @@ def main() -> None:
     from seginterp.explain.store import MapKey
 
     d = Path("data") / args.dataset
+    r = d / "replicates" / str(args.replicate)
     cfg = EvaluateConfig.from_params(params, args.dataset)
     acfg = AttributeConfig.from_params(params, args.dataset)
-    inputs = EvaluateInputs(d / "prepared", d / "model", d / "predictions", d / "borders",
-                                d / "attributions", d / "attributions.parquet")  # fmt: skip
+    inputs = EvaluateInputs(d / "prepared", r / "model", r / "predictions", r / "borders",
+                            r / "attributions", r / "attributions.parquet")  # fmt: skip
     data = load_inputs(inputs, acfg, torch.device("cpu"))
     ex, model = data.explainer, data.explainer.model
     refs = data.todo[: args.images]

@@ -2,7 +2,7 @@
 their passes (not a test; prints ratios measured in this run, asserts nothing).
 
 The attribute and evaluate params of params.yaml (``--dataset``, default synthetic), on the trained
-model, test images and stored maps of ``--data`` (default data/<dataset>, else
+model, test images and stored maps of ``--data`` (default data/<dataset>, replicate 0, else
 /work/main/data/<dataset>; read only): the first ``--images`` of the images the evaluate stage
 scores for sensitivity. Without such data: the dataset's model with random weights, random
 images, the border of a disc, their maps made as the attribute stage makes them. Per image:
@@ -115,19 +115,20 @@ def real_images(
     data: Path, acfg: AttributeConfig, cfg: EvaluateConfig, k: int
 ) -> tuple[Explainer, list[Image]]:
     """The trained model and the first ``k`` images evaluate scores for sensitivity, with their
-    stored maps, read from ``data`` (the pipeline's data/<dataset>)."""
-    model, _, _ = load_model(data / "model" / "model.pt")
+    stored maps, read from ``data`` (the pipeline's data/<dataset>, replicate 0)."""
+    rep = data / "replicates" / "0"
+    model, _, _ = load_model(rep / "model" / "model.pt")
     ex = Explainer(model, acfg, mean_rgb=read_mean_rgb(data / "prepared"), device="cpu")
-    table = pd.read_parquet(data / "borders" / "borders.parquet")
+    table = pd.read_parquet(rep / "borders" / "borders.parquet")
     ok = [(str(r.id), int(r.index)) for r in table.itertuples() if r.status == "ok"]
-    ok = [(i, j) for i, j in ok if (data / "attributions" / f"{i}.npz").is_file()]
+    ok = [(i, j) for i, j in ok if (rep / "attributions" / f"{i}.npz").is_file()]
     chosen = [ok[j] for j in choose_images(len(ok), cfg.sensitivity_max_images)][:k]
     images = read_test_images(data / "prepared")
     out = []
     for image_id, index in chosen:
         img = torch.from_numpy(np.asarray(images[index], dtype=np.float32) / 255.0)
         x = img.permute(2, 0, 1)[None].contiguous()
-        out.append((image_id, index, x, read_image(data / "attributions", image_id)))
+        out.append((image_id, index, x, read_image(rep / "attributions", image_id)))
     return ex, out
 
 
@@ -168,7 +169,8 @@ def main() -> None:
     cfg = EvaluateConfig.from_params(params, args.dataset)
     acfg = AttributeConfig.from_params(params, args.dataset)
     found = [args.data] if args.data else [Path("data"), Path("/work/main/data")]
-    found = [d / args.dataset for d in found if (d / args.dataset / "model" / "model.pt").is_file()]
+    model = Path("replicates") / "0" / "model" / "model.pt"
+    found = [d / args.dataset for d in found if (d / args.dataset / model).is_file()]
     if found:
         source = str(found[0])
         ex, chosen = real_images(found[0], acfg, cfg, args.images)

@@ -22,6 +22,8 @@ from seginterp.core.cli import input_dir
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
 @input_dir("--prepared", help="Prepared data folder (the preprocess stage's output).")
+@click.option("--seed", type=int, default=None,
+              help="Training seed (the replicate; default: <D>.train.seed, else 0).")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
 @click.option("--live", type=click.Path(path_type=Path), required=True, help="dvclive directory.")
 @click.option(
@@ -33,9 +35,11 @@ from seginterp.core.cli import input_dir
 @click.option(
     "--params", "params_path", default="params.yaml", show_default=True, help="The params file."
 )
-def main(dataset: str, prepared: Path, out: Path, live: Path, resume_dir: Path | None,
-         params_path: str) -> None:  # fmt: skip
+def main(dataset: str, prepared: Path, seed: int | None, out: Path, live: Path,
+         resume_dir: Path | None, params_path: str) -> None:  # fmt: skip
     """Train the segmentation model for DATASET."""
+    import dataclasses
+
     from seginterp.core.determinism import make_deterministic
     from seginterp.core.params import load_params
 
@@ -49,13 +53,15 @@ def main(dataset: str, prepared: Path, out: Path, live: Path, resume_dir: Path |
 
     model_cfg = ModelConfig.from_params(params, dataset)
     cfg = TrainConfig.from_params(params, dataset)
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=seed)
     done = fit(model_cfg, cfg, prepared, out, live, resume_dir or out.parent / "resume")
     if done is None:  # not rank 0
         return
     result, summary = done
     write_json(out / "train.json", summary)
     facts = {"seconds": result.seconds, "resumed_from_epoch": result.resumed_from}
-    write_runlog(dataset, "train", facts)
+    write_runlog(dataset, "train" if seed is None else f"train-{seed}", facts)
     click.echo(
         f"{dataset}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch} "
         f"({result.seconds:.1f} s)"

@@ -100,7 +100,7 @@ def small_synthetic_params() -> dict:
     syn["preprocess"].update(
         image_size=32, split={"train": 0.75, "val": 0.125, "test": 0.125}, seed=0
     )
-    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
+    return {"datasets": ["synthetic"], "replicates": [0], "scale": full["scale"], "synthetic": syn}
 
 
 def ran_stages(out: str) -> list[str]:
@@ -120,7 +120,8 @@ def status_clean(out: str) -> bool:
 
 
 def tiny_params() -> dict[str, Any]:
-    """The project's synthetic section, shrunk to seconds: 32 px, 24 images, 2 epochs."""
+    """The project's synthetic section, shrunk to seconds: 32 px, 24 images, 2 epochs, one
+    replicate (seed 0)."""
     import copy
 
     import yaml
@@ -143,7 +144,7 @@ def tiny_params() -> dict[str, Any]:
         figure_images=2,
         bootstrap=50,
     )
-    return {"datasets": ["synthetic"], "scale": full["scale"], "synthetic": syn}
+    return {"datasets": ["synthetic"], "replicates": [0], "scale": full["scale"], "synthetic": syn}
 
 
 def out_hashes(repo: Path) -> dict[str, str]:

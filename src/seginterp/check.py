@@ -24,7 +24,7 @@ from torch import nn
 
 from seginterp.core.determinism import check_portable, cpu_threads, numerics
 from seginterp.core.launch import check_nproc
-from seginterp.core.params import stage_section
+from seginterp.core.params import replicate_seeds, stage_section
 from seginterp.data.prepare import PreprocessParams
 from seginterp.data.sources.registry import parse_download
 from seginterp.evaluate.config import EvaluateConfig
@@ -146,6 +146,10 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
         check_portable(numerics(params))
     except ValueError as err:
         errors.append(_one_line(dataset, "scale", err).replace(f"{dataset}.scale", "scale", 1))
+    try:
+        replicate_seeds(params)
+    except ValueError as err:
+        errors.append(str(err))
     return errors
 
 

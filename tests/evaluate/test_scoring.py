@@ -28,8 +28,10 @@ def test_layer_maps_are_scored_under_both_conventions():
             stored.natives[key] = r.native
     cfg = EvaluateConfig(infidelity_sigma=(0.03, 0.1), n_perturb_samples=8, device="cpu")
     modules = {k: ex.layer(k) for k in acfg.layers}
-    df = pd.DataFrame(infidelity_rows(ex.model, x, "im", 0, stored, cfg, modules))
-    assert len(df) == 2 * 2 * (1 + 2 * 4)  # σ × normalize × (model map + 2 conventions × 4)
+    inputs = infidelity_rows(ex.model, x, "im", 0, stored, cfg, modules)
+    native = infidelity_rows(ex.model, x, "im", 0, stored, cfg, modules, "activation")
+    assert len(inputs) == 2 * 2 * (1 + 4) and len(native) == 2 * 2 * 4  # σ × normalize × maps
+    df = pd.DataFrame(inputs + native)
     model = df[df["level"] == "model"]
     assert set(model["convention"]) == {"input"} and (model["perturb_std"] == model["sigma"]).all()
     layer = df[df["level"] == "layer"]

@@ -19,8 +19,9 @@ def _md5(text: str) -> str:
 
 def _project(tmp_path: Path) -> Path:
     files = {
-        "metrics/toy/segmentation.json": json.dumps({"mIoU": 0.5, "mDice": 0.6, "n": 4}),
-        "metrics/toy/summary.json": json.dumps({"test": {"mDice": 0.6}}),
+        "metrics/toy/summary.json": json.dumps(
+            {"test": {"mIoU": 0.5, "mDice": 0.6}, "n": {"models": 3, "test": 4}}
+        ),
         "metrics/toy/claims.md": "| claim | verdict |\n|---|---|\n| x | held |\n",
     }
     outs = []
@@ -39,6 +40,9 @@ def test_update_writes_the_outputs_and_cites_their_md5(tmp_path: Path) -> None:
     assert readme.update(root / "README.md", root, ["toy"])
     text = (root / "README.md").read_text()
     assert "mIoU 0.500, mDice 0.600" in text and "| x | held |" in text
+    assert (
+        "(n = 4): mIoU 0.500, mDice 0.600 (means over the test images and the 3 replicate" in text
+    )
     assert text.startswith("# t\n") and text.endswith("\n\ntail\n")
     assert readme.check(root, ["toy"]) == []
     assert not readme.update(root / "README.md", root, ["toy"])  # idempotent
@@ -48,7 +52,7 @@ def test_check_fails_when_dvc_lock_moves_on(tmp_path: Path) -> None:
     root = _project(tmp_path)
     readme.update(root / "README.md", root, ["toy"])
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    lock["stages"]["evaluate@toy"]["outs"][1]["md5"] = "0" * 32
+    lock["stages"]["evaluate@toy"]["outs"][0]["md5"] = "0" * 32
     (root / "dvc.lock").write_text(yaml.safe_dump(lock))
     problems = readme.check(root, ["toy"])
     assert problems and "metrics/toy/summary.json" in problems[0]
@@ -66,7 +70,7 @@ def test_check_fails_when_the_block_is_edited_by_hand(tmp_path: Path) -> None:
 
 def test_outputs_that_differ_from_the_lock_are_refused(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    (root / "metrics/toy/segmentation.json").write_text(json.dumps({"mIoU": 0.9}))
+    (root / "metrics/toy/summary.json").write_text(json.dumps({"test": {"mIoU": 0.9}}))
     with pytest.raises(readme.ReadmeError, match=r"differs from dvc\.lock"):
         readme.render(root, ["toy"])
 

@@ -40,6 +40,12 @@ def _stages() -> dict[str, dict]:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
+def _spec(stage: str) -> dict:
+    """A stage's definition: the body of its ``foreach`` (``do``) or of its ``matrix``."""
+    spec = _stages()[stage]
+    return spec["do"] if "do" in spec else spec
+
+
 def _entries(cmd: str) -> list[Path]:
     """The scripts and ``-m`` modules a stage command runs."""
     words = shlex.split(cmd)
@@ -60,7 +66,7 @@ STAGES = sorted(_stages())
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_deps_cover_every_import(stage: str) -> None:
-    spec = _stages()[stage]["do"]
+    spec = _spec(stage)
     deps = [str(d) for d in spec["deps"]]
     entries = _entries(spec["cmd"])
     assert entries, f"{stage}: no script found in its cmd"
@@ -75,7 +81,7 @@ def test_deps_cover_every_import(stage: str) -> None:
 def test_a_stage_that_computes_floats_depends_on_the_numerics_params(stage: str) -> None:
     """A stage that applies ``make_deterministic`` reruns when ``scale.cpu_threads`` or
     ``scale.numerics`` changes: both change its bytes (seginterp.core.determinism)."""
-    spec = _stages()[stage]["do"]
+    spec = _spec(stage)
     script = next(e for e in _entries(spec["cmd"]) if e.parent.name == "stages")
     if "make_deterministic(" not in script.read_text():
         return
@@ -85,7 +91,7 @@ def test_a_stage_that_computes_floats_depends_on_the_numerics_params(stage: str)
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_deps_name_nothing_unused(stage: str) -> None:
-    spec = _stages()[stage]["do"]
+    spec = _spec(stage)
     entries = _entries(spec["cmd"])
     used = set().union(*(reached_files(e) for e in entries)) | set(entries)
     unused = [

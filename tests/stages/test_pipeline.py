@@ -1,5 +1,6 @@
-"""End to end: the check and all seven stages under a real, isolated `dvc repro`, the README's
-commands on the result, then `dvc exp run -S`."""
+"""End to end: the check and every stage under a real, isolated `dvc repro` of one replicate, the
+README's commands on the result, then `dvc exp run -S` adding a second replicate (only its stages
+and the pool run)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import ROOT, run_cmd, tiny_params
+from support import ROOT, ran_stages, run_cmd, tiny_params
 
-STAGES = ("check", "download", "preprocess", "train", "predict", "borders", "attribute", "evaluate")
-METRICS = {
+DATASET_STAGES = ("check", "download", "preprocess")
+REPLICATE_STAGES = ("train", "predict", "borders", "attribute", "evaluate")
+STAGES = (
+    *(f"{s}@synthetic" for s in DATASET_STAGES),
+    *(f"{s}@synthetic-0" for s in REPLICATE_STAGES),
+    "pool@synthetic",
+)
+REPLICATE_METRICS = {
     "segmentation.json": ("mIoU", "mDice", "n"),
     "borders.json": ("mean", "min", "max", "n_images", "n_without_border"),
+}
+METRICS = {
     "fragility.json": ("infidelity", "sensitivity", "n_images", "n_without_border"),
     "regions.json": ("model", "layer", "border_focus"),
     "sanity.json": ("methods",),
@@ -61,11 +70,15 @@ def test_whole_pipeline_metrics_plots_and_experiments(tiny_run) -> None:
     repo, env, out = tiny_run.repo, tiny_run.env, tiny_run.output
     dvc = [sys.executable, "-m", "dvc"]
     for stage in STAGES:
-        assert f"Running stage '{stage}@synthetic'" in out
+        assert f"Running stage '{stage}'" in out
 
     mdir = repo / "metrics" / "synthetic"
-    for name, keys in METRICS.items():
-        data = json.loads((mdir / name).read_text())
+    rdir = mdir / "replicates" / "0"
+    files = [(mdir / n, k) for n, k in METRICS.items()]
+    files += [(rdir / n, k) for n, k in {**METRICS, **REPLICATE_METRICS}.items()]
+    for path, keys in files:
+        data = json.loads(path.read_text())
+        name = path.relative_to(mdir).as_posix()
         assert set(keys) <= set(data), (name, set(keys) - set(data))
         numbers = [(p, v) for p, v in leaves(data) if isinstance(v, int | float)]
         assert numbers, name
@@ -79,9 +92,12 @@ def test_whole_pipeline_metrics_plots_and_experiments(tiny_run) -> None:
     claims = json.loads((mdir / "claims.json").read_text())
     tallied = sum(claims["counts"].values()) + sum(claims["counts_beyond"].values())
     assert tallied == len(claims["claims"]) > 0
-    assert "| claim |" in (mdir / "claims.md").read_text()
+    assert claims["seeds"] == [0]
+    assert "one model (training seed 0)" in (mdir / "claims.md").read_text()
+    own = json.loads((rdir / "claims.json").read_text())
+    assert [r["verdict"] for r in own["claims"]] == [r["verdict"] for r in claims["claims"]]
 
-    figures = sorted((mdir / "plots" / "figures").glob("*.png"))
+    figures = sorted((rdir / "plots" / "figures").glob("*.png"))
     assert {p.name for p in figures} == {"maps.png", "layers_gradcam.png", "layers_deeplift.png"}
     for png in figures:
         with Image.open(png) as im:
@@ -101,21 +117,31 @@ def test_whole_pipeline_metrics_plots_and_experiments(tiny_run) -> None:
     assert "layer_index" in layer_plot and "skill" in layer_plot
 
     status = run_cmd([*dvc, "status"], repo, env)
-    assert [s for s in STAGES if f"{s}@synthetic" in status] == ["check"], status
+    assert [s for s in STAGES if f"{s}:" in status] == ["check@synthetic"], status
     assert "always changed" in status
     run_cmd(["git", "add", "-A"], repo, env)
     run_cmd(["git", "commit", "-q", "-m", "baseline run"], repo, env)
-    run_cmd([*dvc, "exp", "run", "-S", "synthetic.train.epochs=3"], repo, env)
+    # a second replicate: only its own stages and the pool run; the pool judges both
+    out = run_cmd([*dvc, "exp", "run", "-S", "replicates=[0,1]"], repo, env)
+    assert sorted(ran_stages(out)) == sorted(
+        ["pool@synthetic", *(f"{s}@synthetic-1" for s in REPLICATE_STAGES)]
+    ), out[-3000:]
+    pooled = json.loads((mdir / "claims.json").read_text())
+    assert pooled["seeds"] == [0, 1]
+    assert all([x["seed"] for x in r["replicates"]] == [0, 1] for r in pooled["claims"])
+    assert "pooled over 2 replicate models" in (mdir / "claims.md").read_text()
+    summary = json.loads((mdir / "summary.json").read_text())
+    assert summary["n"]["models"] == 2
     exps = json.loads(run_cmd([*dvc, "exp", "show", "--json"], repo, env))
     names = [e["name"] for rev in exps for e in (rev.get("experiments") or [])]
     assert len(names) == 1, exps
-    epochs = [
-        r["data"]["params"]["params.yaml"]["data"]["synthetic"]["train"]["epochs"]
+    seeds = [
+        r["data"]["params"]["params.yaml"]["data"]["replicates"]
         for rev in exps
         for e in (rev.get("experiments") or [])
         for r in e["revs"]
     ]
-    assert epochs == [3]
+    assert seeds == [[0, 1]]
 
 
 @pytest.mark.slow
@@ -132,11 +158,12 @@ def test_another_architecture_is_one_param_of_an_experiment(tiny_run) -> None:
         "synthetic.model.decoder_channels=[32,32,8,4,4]",  # FPN: GroupNorm of 32 groups,
         "synthetic.preprocess.image_size=64",  # which needs > 1 px at the 1/32 level
         "synthetic.attribute.layers=all",
+        "replicates=[0]",  # whatever an earlier test left in the workspace
     ]
     args = [*dvc, "exp", "run", "--temp", "--name", f"{PREFIX}fpn"]
     out = run_cmd([*args, *(a for s in sets for a in ("-S", s))], repo, env)
     for stage in STAGES[2:]:
-        assert f"Running stage '{stage}@synthetic'" in out, (stage, out[-2000:])
+        assert f"Running stage '{stage}'" in out, (stage, out[-2000:])
     assert "deeplift is skipped on model.architecture 'fpn'" in out, out[-2000:]
     doc = json.loads(run_cmd([*dvc, "exp", "show", "--json"], repo, env))
     (row,) = rows_from_exp_show(doc, "synthetic", {}, ["fpn"])

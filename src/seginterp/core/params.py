@@ -36,6 +36,23 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return data
 
 
+def replicate_seeds(params: Mapping[str, Any]) -> list[int]:
+    """``replicates``: the training seeds of the replicate models every dataset trains (a
+    non-empty list of distinct integers >= 0)."""
+    seeds = params.get("replicates")
+    ok = (
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    )
+    if not ok or len(set(seeds)) != len(seeds):
+        raise ParamsError(
+            f"params.yaml: replicates must be a list of distinct training seeds >= 0, e.g. "
+            f"[0, 1, 2], got {seeds!r}"
+        )
+    return list(seeds)
+
+
 def stage_section(params: Mapping[str, Any], dataset: str, stage: str) -> dict[str, Any]:
     """Return ``params[dataset][stage]`` with an actionable error when it is missing."""
     if dataset not in params:

@@ -23,7 +23,9 @@ class EvaluateConfig(StageConfig):
     pixels — at x, at the perturbed inputs and for both models of the sanity check (recorded in
     the ``function`` column). ``null_images`` bounds the images whose maps are re-explained by the
     randomized-weights model for the region null (null = every scored image; 0 = no null, so
-    region claims stay inconclusive).
+    region claims stay inconclusive). ``layer_images`` bounds the images whose layer maps are
+    scored in their activation space, the costliest part of the stage (null = every scored
+    image).
     """
 
     section: ClassVar[str] = "evaluate"
@@ -43,6 +45,7 @@ class EvaluateConfig(StageConfig):
     alpha: float = 0.05
     recompute_max_pixels: int | None = None
     null_images: int | None = None
+    layer_images: int | None = None
 
     def __post_init__(self) -> None:
         if not self.infidelity_sigma or any(not s > 0 for s in self.infidelity_sigma):
@@ -65,8 +68,10 @@ class EvaluateConfig(StageConfig):
         for name in ("sensitivity_max_images", "band_width", "sanity_images", "figure_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"evaluate.{name} must be >= 0, got {getattr(self, name)}")
-        if self.null_images is not None and self.null_images < 0:
-            raise ValueError(f"evaluate.null_images must be >= 0 or null, got {self.null_images}")
+        for name in ("null_images", "layer_images"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"evaluate.{name} must be >= 0 or null, got {value}")
         if self.recompute_max_pixels is not None and self.recompute_max_pixels < 1:
             raise ValueError(
                 f"evaluate.recompute_max_pixels must be >= 1 or null, got "

@@ -13,5 +13,12 @@ from seginterp.evaluate import null, regions, sanity, scoring, sensitivity
 from seginterp.evaluate.measure import Metric
 
 METRICS: Registry[Metric] = Registry("metric")
-for _metric in (scoring.METRIC, regions.METRIC, sensitivity.METRIC, null.METRIC, sanity.METRIC):
+for _metric in (
+    scoring.METRIC,
+    scoring.LAYER_METRIC,
+    regions.METRIC,
+    sensitivity.METRIC,
+    null.METRIC,
+    sanity.METRIC,
+):
     METRICS.add(_metric.name, _metric)

@@ -1,7 +1,9 @@
-"""Owner of the evaluate stage's plots directory (``metrics/<D>/plots``).
+"""Owner of the plots directories: each replicate's evaluate stage's
+(``metrics/<D>/replicates/<seed>/plots``) and the pool stage's (``metrics/<D>/plots``: the layer
+tables only).
 
-It holds ``figures/`` (PNG) and the per-layer vega tables ``layer_infidelity/<method>.csv`` and
-``layer_regions/<method>.csv``, the three plot outputs dvc.yaml declares. The directory is
+The evaluate stage's holds ``figures/`` (PNG) and the per-layer vega tables
+``layer_infidelity/<method>.csv`` and ``layer_regions/<method>.csv``. The directory is
 rebuilt in a temporary sibling and swapped in whole, so nothing of an earlier run stays behind.
 When no test image has a border, every declared output still exists: the figure says so and the
 tables have their header and no row.
@@ -56,3 +58,14 @@ def write_plots_dir(
             write_plot_tables(tmp, results, layer_order, sigma)
         else:
             write_empty_plot_tables(tmp, layer_methods)
+
+
+def write_pooled_plots_dir(
+    plots_dir: Path, results: Results, layer_order: Sequence[str], sigma: float
+) -> None:
+    """Write ``plots_dir`` anew with the per-layer tables of a pooled results table (the
+    figures stay with each replicate's own plots directory)."""
+    with atomic_dir(plots_dir) as tmp:
+        for kind in PLOT_KINDS:
+            (tmp / kind).mkdir()
+        write_plot_tables(tmp, results, layer_order, sigma)

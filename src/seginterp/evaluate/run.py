@@ -4,7 +4,8 @@ Reads the attribute stage's maps and measures them with every registered metric
 (:mod:`seginterp.evaluate.metrics`, :func:`seginterp.evaluate.measure.measure`), one table each:
 
 - fragility table: one row per image × σ × normalize × map (infidelity, zero-map score
-  ``E[Δf²]``, skill, β, map L2, mode, the function it was scored against);
+  ``E[Δf²]``, skill, β, map L2, mode, the function it was scored against); the layer maps'
+  activation-space rows in their own table (layer_fragility, on ``layer_images`` images);
 - sensitivity table: one row per image × map on up to ``sensitivity_max_images`` images;
 - regions table: one row per image × map (mass on band / inside / outside);
 - sanity table: one row per image × model-level method (trained vs randomized weights);
@@ -45,8 +46,9 @@ from seginterp.evaluate.measure import choose_images, measure
 from seginterp.evaluate.metrics import METRICS
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.plots_dir import write_plots_dir
-from seginterp.evaluate.render.context import Context, image_counts
+from seginterp.evaluate.render.context import context_of
 from seginterp.evaluate.render.documents import documents
+from seginterp.evaluate.results import run as facts
 from seginterp.evaluate.results.build import results_table
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Results
@@ -74,6 +76,12 @@ class Evaluation:
             f"{dataset}: {frag['n_evaluated']} images scored ({frag['n_without_border']} without "
             f"border); {parts}"
         )
+
+
+def _concat(*tables: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``tables`` (one schema; an empty table adds nothing)."""
+    kept = [t for t in tables if len(t)]
+    return pd.concat(kept, ignore_index=True) if kept else tables[0]
 
 
 def _parts_dir(out: Path, name: str) -> Path:
@@ -142,7 +150,7 @@ def evaluate_dataset(
     t0 = time.perf_counter()
     layer_order = tuple(layer_table(data.explainer.model))  # network order
     m = Measured(
-        frag=tables["fragility"],
+        frag=_concat(tables["fragility"], tables["layer_fragility"]),
         sens=tables["sensitivity"],
         regions=tables["regions"],
         null=tables["regions_null"],
@@ -152,20 +160,13 @@ def evaluate_dataset(
         cfg=cfg,
         methods=acfg.methods,
         layer_methods=acfg.layer_methods,
+        counts=facts.image_counts(data.status, data.n_not_attributed, len(data.todo)),
+        refused=data.explainer.refused,
     )
     tables["results"] = results_table(m)
     seconds["results"] = time.perf_counter() - t0
-    ctx = Context(
-        dataset,
-        paper_figures(paper or dataset),
-        cfg,
-        image_counts(data.status, data.n_not_attributed, len(data.todo)),
-        layer_order,
-        data.explainer.refused,
-        acfg.methods,
-        acfg.layer_methods,
-    )
     res = Results(tables["results"])
+    ctx = context_of(res, dataset, paper_figures(paper or dataset), cfg, acfg)
     docs = documents(res, ctx)
     t0 = time.perf_counter()
     _figures(data, cfg, acfg, res if len(m.frag) else None, plots_dir, layer_order)

@@ -1,9 +1,11 @@
-"""The fragility table rows of one image: every stored map, every σ, both settings.
+"""The fragility tables of one image: every stored map, every σ, both settings.
 
-Model maps are scored in input space (convention ``input``); each layer map twice, under the
-paper's convention (``paper_bilinear``: upsampled and copied onto the input channels, input-space
-noise) and in its layer's activation space (``activation``,
-:mod:`seginterp.evaluate.layer_infidelity`). The ``convention`` column tells them apart.
+Metric ``fragility`` (every scored image): model maps scored in input space (convention
+``input``), layer maps under the paper's convention (``paper_bilinear``: upsampled and copied
+onto the input channels, input-space noise). Metric ``layer_fragility`` (``layer_images``
+images, the costliest part of the stage): each layer's native map in its layer's activation
+space (``activation``, :mod:`seginterp.evaluate.layer_infidelity`). Both tables have one schema;
+the ``convention`` column tells the rows apart.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.functions import image_functions, image_seed, stored_map_function
 from seginterp.evaluate.infidelity import ScoredMap, score_maps
 from seginterp.evaluate.layer_infidelity import ACTIVATION, PAPER_BILINEAR, activation_records
-from seginterp.evaluate.measure import MeasureContext, Metric
+from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.evaluate.regions import map_columns
 from seginterp.explain.store import ImageMaps
 
@@ -32,16 +34,20 @@ def infidelity_rows(
     stored: ImageMaps,
     cfg: EvaluateConfig,
     modules: dict[str, nn.Module],
+    space: str = INPUT,
 ) -> list[dict[str, Any]]:
-    """The fragility table rows of one image: per σ × map × convention, unnormalized then
-    normalized.
+    """The fragility table rows of one image: per σ × map, unnormalized then normalized.
 
     Args:
         model: logits model, eval mode, on ``x``'s device.
         x: (1, C, H, W) the image in [0, 1].
         stored: the image's stored maps (:func:`seginterp.explain.store.read_image`).
         modules: layer name -> module of ``model`` for every stored layer map.
+        space: ``input`` (model maps and the layer maps' paper convention) or ``activation``
+            (the layer maps' native maps in their activation space).
     """
+    if space not in (INPUT, ACTIVATION):
+        raise ValueError(f"space must be {INPUT!r} or {ACTIVATION!r}, got {space!r}")
     functions = image_functions(stored)
     scored, native, labels = [], [], {}
     for key, attr in stored.maps.items():
@@ -53,14 +59,18 @@ def infidelity_rows(
                 raise ValueError(f"{image_id}: no native map stored for {key.label}")
             native.append(ScoredMap(key, torch.from_numpy(stored.natives[key]), fn))
     seed, n = image_seed(cfg.seed, image_id), cfg.n_perturb_samples
-    records = score_maps(model, x, scored, cfg.infidelity_sigma, n, seed, cfg.batch_size, functions)
-    for r in records:
-        r["convention"] = INPUT if r["key"].layer is None else PAPER_BILINEAR
-    if native:
+    if space == INPUT:
+        records = score_maps(model, x, scored, cfg.infidelity_sigma, n, seed, cfg.batch_size,
+                             functions)  # fmt: skip
+        for r in records:
+            r["convention"] = INPUT if r["key"].layer is None else PAPER_BILINEAR
+    elif native:
         act = activation_records(
             model, x, native, modules, cfg.infidelity_sigma, n, seed, cfg.batch_size
         )
-        records += [{**r, "convention": ACTIVATION} for r in act]
+        records = [{**r, "convention": ACTIVATION} for r in act]
+    else:
+        records = []
     n_border = int(stored.border.sum())
     rows = []
     for r in records:
@@ -88,5 +98,18 @@ def _rows(c: MeasureContext) -> list[dict[str, Any]]:
     return infidelity_rows(c.model, c.x, c.ref.id, c.ref.index, c.stored, c.cfg, c.layer_modules())
 
 
+def _layer_rows(c: MeasureContext) -> list[dict[str, Any]]:
+    modules = c.layer_modules()
+    return infidelity_rows(c.model, c.x, c.ref.id, c.ref.index, c.stored, c.cfg, modules,
+                           ACTIVATION)  # fmt: skip
+
+
 METRIC = Metric("fragility", _rows, sharded=True)
 """The fragility table: every scored image."""
+LAYER_METRIC = Metric(
+    "layer_fragility",
+    _layer_rows,
+    images=lambda n, cfg: choose_images(n, n if cfg.layer_images is None else cfg.layer_images),
+    sharded=True,
+)
+"""The activation-space rows of the layer maps: ``layer_images`` images."""

@@ -118,15 +118,19 @@ def _figure(kind: str, sources: Sequence[Path], body: str, caption: str) -> str:
 
 
 def _curve_figures(src: ReportSources, uids: Iterator[str]) -> list[str]:
-    """One plot per metric name; dvclive files grouped by name (``train/loss``, ``val/loss``)."""
+    """One plot per metric name; dvclive files grouped by name (``train/loss``, ``val/loss``; a
+    replicate's as ``<seed>/train/loss``)."""
     groups: dict[str, list[Path]] = {}
     for rel in src.curves:
         groups.setdefault(rel.stem, []).append(rel)
-    live_plots = Path("dvclive") / src.dataset / "plots" / "metrics"
+    live = Path("dvclive") / src.dataset
     out = []
     for metric, rels in groups.items():
         series = [
-            (rel.relative_to(live_plots).with_suffix("").as_posix(), read_table(src.root / rel))
+            (
+                rel.relative_to(live).with_suffix("").as_posix().replace("plots/metrics/", ""),
+                read_table(src.root / rel),
+            )
             for rel in rels
         ]
         svg = curves_svg(series, metric, next(uids))

@@ -1,7 +1,7 @@
 """The README's results block, generated from the committed run's outputs (never typed by hand).
 
 The block sits between two markers in README.md. It is rendered from the outputs that
-``dvc.lock`` records (``metrics/<D>/segmentation.json``, ``summary.json``, ``claims.md``) and
+``dvc.lock`` records (the pool stage's ``metrics/<D>/summary.json`` and ``claims.md``) and
 names each source with its md5 from ``dvc.lock``, so a check can tell, even on a clone without
 the outputs, whether the README still describes the committed run:
 
@@ -60,7 +60,7 @@ def file_md5(path: Path) -> str:
 def sources(root: Path, dataset: str) -> list[Source]:
     """The outputs of ``dataset`` the block needs, with their dvc.lock md5."""
     locked = locked_md5s(root / "dvc.lock")
-    names = ("segmentation.json", "summary.json", "claims.md")
+    names = ("summary.json", "claims.md")
     paths = [f"metrics/{dataset}/{n}" for n in names]
     missing = [p for p in paths if p not in locked]
     if missing:
@@ -84,15 +84,16 @@ def _fmt(v: Any) -> str:
 def render_dataset(root: Path, dataset: str) -> str:
     """Markdown for one dataset: test segmentation, the claims table, the compact summary."""
     srcs = sources(root, dataset)
-    seg = json.loads(_read(root, srcs[0]))
-    summary = json.loads(_read(root, srcs[1]))
-    claims = _read(root, srcs[2]).strip()
+    summary = json.loads(_read(root, srcs[0]))
+    claims = _read(root, srcs[1]).strip()
+    seg, n = summary.get("test") or {}, summary.get("n") or {}
+    models = int(n.get("models", 1))
+    over = f"the test images and the {models} replicate models" if models > 1 else "test images"
     lines = [
         f"### `{dataset}`",
         "",
-        f"Test split (n = {seg.get('n')}): mIoU {_fmt(seg.get('mIoU'))}, "
-        f"mDice {_fmt(seg.get('mDice'))} (means over test images; "
-        f"`metrics/{dataset}/segmentation.json`).",
+        f"Test split (n = {n.get('test')}): mIoU {_fmt(seg.get('mIoU'))}, "
+        f"mDice {_fmt(seg.get('mDice'))} (means over {over}).",
         "",
         claims,
         "",

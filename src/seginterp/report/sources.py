@@ -49,9 +49,9 @@ def collect_sources(root: str | Path, dataset: str) -> ReportSources:
     live_dir = root / "dvclive" / dataset
     src = ReportSources(root=root, dataset=dataset)
     src.metrics = _files(metrics_dir, "*.json")
-    if (live_dir / "metrics.json").is_file():
-        src.metrics.append(live_dir / "metrics.json")
-    src.curves = _files(live_dir / "plots" / "metrics", "**/*.tsv")
+    # dvclive's summary and curves: dvclive/<D>/ for one run, dvclive/<D>/<seed>/ per replicate
+    src.metrics += [p for p in _files(live_dir, "**/metrics.json") if "plots" not in p.parts]
+    src.curves = _files(live_dir, "**/plots/metrics/**/*.tsv")
     src.tables = [p for p in _files(metrics_dir / "plots", "**/*") if p.suffix in TABLE_SUFFIXES]
     images = _files(metrics_dir, "**/*") + _files(live_dir / "plots", "**/*")
     src.figures = [p for p in images if p.suffix.lower() in IMAGE_TYPES]

@@ -14,7 +14,13 @@ from evaluate.claims.inputs import (
 )
 
 from seginterp.core.registry import UnknownNameError
-from seginterp.evaluate.claims import CLAIMS, claim_rows, claims_document, claims_markdown
+from seginterp.evaluate.claims import (
+    CLAIMS,
+    claim_rows,
+    claims_document,
+    claims_markdown,
+    pooled_claims_document,
+)
 from seginterp.evaluate.claims.base import inconclusive
 
 
@@ -124,3 +130,37 @@ def test_the_claim_rows_name_their_subjects_in_order():
     seg = pd.DataFrame({"iou": np.full(3, 0.5), "dice": np.full(3, 0.6)})
     doc = claims_document(results(measured(seg=seg)), context(measured(seg=seg), n_evaluated=0))
     assert doc["claims"][0]["ours"].startswith("mDice 0.6")
+
+
+def _doc(*verdicts: str) -> dict:
+    rows = [
+        {"id": f"c{i}", "group": "paper", "claim": "c", "source": "s", "paper": "p", "ours": "o",
+         "n": 4, "verdict": v, "why": "w"}
+        for i, v in enumerate(verdicts)
+    ]  # fmt: skip
+    return {"dataset": "toy", "n_images": 4, "claims": rows, "counts": {}, "counts_beyond": {}}
+
+
+def test_a_pooled_verdict_stands_only_when_every_replicate_gives_it():
+    pooled = _doc("held", "not held", "held")
+    own = {0: _doc("held", "not held", "held"), 3: _doc("held", "not held", "inconclusive")}
+    doc = pooled_claims_document(pooled, own)
+    assert [r["verdict"] for r in doc["claims"]] == ["held", "not held", "inconclusive"]
+    assert doc["claims"][0]["why"] == "all 2 replicates held; pooled: w"
+    assert doc["claims"][2]["why"].startswith("replicates disagree: 1 held, 1 inconclusive")
+    assert doc["counts"] == {"held": 1, "not held": 1, "inconclusive": 1}
+    assert doc["seeds"] == [0, 3]
+    assert [x["seed"] for x in doc["claims"][2]["replicates"]] == [0, 3]
+    md = claims_markdown(doc)
+    assert "pooled over 2 replicate models (training seeds 0, 3" in md
+    assert "| held, inconclusive | **inconclusive** |" in md
+
+
+def test_one_replicate_keeps_its_verdicts_and_says_it_covers_one_model():
+    doc = pooled_claims_document(_doc("held"), {7: _doc("held")})
+    assert doc["claims"][0]["verdict"] == "held" and doc["claims"][0]["why"] == "w"
+    assert "one model (training seed 7): the verdicts cover one training run" in claims_markdown(
+        doc
+    )
+    with pytest.raises(ValueError, match="no replicate"):
+        pooled_claims_document(_doc("held"), {})

@@ -8,10 +8,11 @@ from evaluate.results.test_infidelity import LAYERS, measured, toy_table
 from evaluate.results.test_sensitivity import toy_sens
 
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.render.context import Context, image_counts
+from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.render.fragility import fragility_document
 from seginterp.evaluate.results import infidelity, sensitivity
 from seginterp.evaluate.results.infidelity import sigma_key
+from seginterp.evaluate.results.run import image_counts
 from seginterp.evaluate.results.table import Results, frame
 
 COUNTS = image_counts(pd.Series(["ok"] * 12 + ["empty_prediction"]), 0, 12)

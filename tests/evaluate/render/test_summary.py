@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from seginterp.evaluate.config import EvaluateConfig
-from seginterp.evaluate.render.context import Context, image_counts
+from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.render.summary import methods_document, summary_document
+from seginterp.evaluate.results.run import image_counts
 from seginterp.evaluate.results.table import Key, Results, estimate, frame, ratio
 
 CLAIMS = {"counts": {"held": 1, "not held": 2, "inconclusive": 3}}

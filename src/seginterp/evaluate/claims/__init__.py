@@ -19,7 +19,12 @@ explained image).
 from __future__ import annotations
 
 from seginterp.evaluate.claims.base import VERDICTS, ClaimSpec, Verdict
-from seginterp.evaluate.claims.document import claim_rows, claims_document, claims_markdown
+from seginterp.evaluate.claims.document import (
+    claim_rows,
+    claims_document,
+    claims_markdown,
+    pooled_claims_document,
+)
 from seginterp.evaluate.claims.registry import CLAIMS
 
 __all__ = [
@@ -30,4 +35,5 @@ __all__ = [
     "claim_rows",
     "claims_document",
     "claims_markdown",
+    "pooled_claims_document",
 ]

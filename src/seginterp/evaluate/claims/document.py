@@ -3,7 +3,8 @@ of every registered claim, :data:`.registry.CLAIMS`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seginterp.evaluate.claims.base import (
@@ -69,25 +70,67 @@ def claims_document(res: Results, ctx: Context) -> dict[str, Any]:
             v = spec.verdict(res, ctx, m) if judged else inconclusive(NO_IMAGE)
             rows.append(spec.row(ctx.paper, m, v))
 
-    def tally(group: str) -> dict[str, int]:
-        return {v: sum(r["verdict"] == v and r["group"] == group for r in rows) for v in VERDICTS}
-
     return {"dataset": ctx.dataset, "n_images": n_images, "claims": rows,
-            "counts": tally(PAPER_GROUP), "counts_beyond": tally(BEYOND)}  # fmt: skip
+            "counts": _tally(rows, PAPER_GROUP), "counts_beyond": _tally(rows, BEYOND)}  # fmt: skip
 
 
-def _table(rows: list[Mapping[str, Any]]) -> list[str]:
-    lines = [
-        "| claim | source | paper | ours | n | verdict | why |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def _tally(rows: Sequence[Mapping[str, Any]], group: str) -> dict[str, int]:
+    return {v: sum(r["verdict"] == v and r["group"] == group for r in rows) for v in VERDICTS}
+
+
+AGREEMENT = (
+    "held / not held only when the pooled tests say so (intersection-union: significant in "
+    "every replicate, in the same direction) and every replicate's own verdict is the same; "
+    "otherwise inconclusive"
+)
+"""The rule that turns replicate models into one verdict (:func:`pooled_claims_document`)."""
+
+
+def pooled_claims_document(
+    pooled: Mapping[str, Any], own: Mapping[int, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """claims.json of replicate models: ``pooled`` (:func:`claims_document` of the pooled results
+    table, :mod:`seginterp.evaluate.results.pool`) with each row's verdict kept only under
+    :data:`AGREEMENT`, given each replicate's own claims document ``own`` (training seed ->
+    document). Each row lists the replicates' verdicts and figures (``replicates``); ``seeds``:
+    the replicates. With one replicate, its document."""
+    seeds = list(own)
+    if not seeds:
+        raise ValueError("pooled_claims_document: no replicate")
+    by_seed = {s: {r["id"]: r for r in doc["claims"]} for s, doc in own.items()}
+    rows = []
+    for row in pooled["claims"]:
+        theirs = [by_seed[s].get(row["id"]) for s in seeds]
+        verdicts = [INCONCLUSIVE if r is None else r["verdict"] for r in theirs]
+        out = {**row, "replicates": [
+            {"seed": s, "verdict": v, "ours": None if r is None else r["ours"]}
+            for s, v, r in zip(seeds, verdicts, theirs, strict=True)
+        ]}  # fmt: skip
+        if len(seeds) > 1 and all(v == row["verdict"] for v in verdicts):
+            out["why"] = f"all {len(seeds)} replicates {row['verdict']}; pooled: {row['why']}"
+        elif len(seeds) > 1:
+            split = Counter(verdicts)
+            said = ", ".join(f"{split[v]} {v}" for v in VERDICTS if split[v])
+            out["verdict"] = INCONCLUSIVE
+            out["why"] = f"replicates disagree: {said} (pooled: {row['verdict']}; {row['why']})"
+        rows.append(out)
+    return {**pooled, "seeds": seeds, "claims": rows, "counts": _tally(rows, PAPER_GROUP),
+            "counts_beyond": _tally(rows, BEYOND)}  # fmt: skip
+
+
+def _table(rows: list[Mapping[str, Any]], pooled: bool) -> list[str]:
+    extra = ("replicates",) if pooled else ()
+    head = ("claim", "source", "paper", "ours", "n", *extra, "verdict", "why")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
+        split = [", ".join(x["verdict"] for x in r["replicates"])] if pooled else []
         cells = [
             f"{r['claim']} (`{r['id']}`)",
             r["source"],
             r["paper"],
             r["ours"],
             str(r["n"]),
+            *split,
             f"**{r['verdict']}**",
             r["why"],
         ]
@@ -99,12 +142,26 @@ def claims_markdown(doc: Mapping[str, Any]) -> str:
     """The claims table as Markdown (claims.md): the paper's claims on its methods, then the
     same claims on the methods the paper did not use, apart and not in its tally."""
     c, b = doc["counts"], doc["counts_beyond"]
+    seeds = doc.get("seeds", [])
+    pooled = len(seeds) > 1
+    if pooled:
+        on = (
+            f"pooled over {len(seeds)} replicate models (training seeds "
+            f"{', '.join(map(str, seeds))}; {doc['n_images']} explained image-model pairs; "
+            f"{AGREEMENT})"
+        )
+    else:
+        model = (
+            f"; one model (training seed {seeds[0]}): the verdicts cover one training run"
+            if seeds
+            else ""
+        )
+        on = f"{doc['n_images']} explained test images{model}"
     lines = [
-        f"Claims of the paper on `{doc['dataset']}` ({doc['n_images']} explained test images), on "
-        f"the paper's methods: {c[HELD]} held, {c[NOT_HELD]} not held, {c[INCONCLUSIVE]} "
-        "inconclusive.",
+        f"Claims of the paper on `{doc['dataset']}` ({on}), on the paper's methods: {c[HELD]} "
+        f"held, {c[NOT_HELD]} not held, {c[INCONCLUSIVE]} inconclusive.",
         "",
-        *_table([r for r in doc["claims"] if r["group"] == PAPER_GROUP]),
+        *_table([r for r in doc["claims"] if r["group"] == PAPER_GROUP], pooled),
     ]
     beyond = [r for r in doc["claims"] if r["group"] == BEYOND]
     if beyond:
@@ -113,6 +170,6 @@ def claims_markdown(doc: Mapping[str, Any]) -> str:
             f"Beyond the paper: the same claims on methods it did not use ({b[HELD]} held, "
             f"{b[NOT_HELD]} not held, {b[INCONCLUSIVE]} inconclusive; not in the tally above).",
             "",
-            *_table(beyond),
+            *_table(beyond, pooled),
         ]
     return "\n".join(lines) + "\n"

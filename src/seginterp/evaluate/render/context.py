@@ -6,23 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.paper import PaperFigures
-
-
-def image_counts(status: pd.Series, n_not_attributed: int, n_evaluated: int) -> dict[str, Any]:
-    """How many test images there are, have a border, were scored (from the border statuses)."""
-    by_status = status.value_counts().to_dict()
-    return {
-        "n_images": len(status),
-        "n_with_border": int((status == "ok").sum()),
-        "n_without_border": int((status != "ok").sum()),
-        "without_border_by_status": {str(k): int(v) for k, v in by_status.items() if k != "ok"},
-        "n_not_attributed": n_not_attributed,
-        "n_evaluated": n_evaluated,
-    }
+from seginterp.evaluate.results import run as facts
+from seginterp.evaluate.results.table import Results
+from seginterp.explain.config import AttributeConfig
 
 
 @dataclass(frozen=True)
@@ -30,9 +18,9 @@ class Context:
     """One evaluation's settings for the documents.
 
     ``paper``: the paper's figures the claims quote (None: none); ``counts``:
-    :func:`image_counts`; ``layer_order``: layer names in network order; ``refused``: configured
-    methods the model cannot run -> why; ``methods``, ``layer_methods``: the methods the run
-    explains with.
+    :func:`seginterp.evaluate.results.run.image_counts`; ``layer_order``: layer names in network
+    order; ``refused``: configured methods the model cannot run -> why; ``methods``,
+    ``layer_methods``: the methods the run explains with.
     """
 
     dataset: str
@@ -48,3 +36,16 @@ class Context:
     def sigma(self) -> float:
         """The headline σ (the first of ``evaluate.infidelity_sigma``)."""
         return self.cfg.infidelity_sigma[0]
+
+
+def context_of(
+    res: Results,
+    dataset: str,
+    paper: PaperFigures | None,
+    cfg: EvaluateConfig,
+    acfg: AttributeConfig,
+) -> Context:
+    """The context of a results table (of one evaluation, or pooled): its image counts, layer
+    order and refused methods, with the run's settings."""
+    return Context(dataset, paper, cfg, facts.counts(res), facts.layer_order(res),
+                   facts.refused(res), acfg.methods, acfg.layer_methods)  # fmt: skip

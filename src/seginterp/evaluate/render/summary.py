@@ -46,6 +46,12 @@ def _per_method(res: Results, sigma: float, normalize: bool, quantity: str) -> d
     return out
 
 
+def _n(counts: Mapping[str, Any], models: int) -> dict[str, int]:
+    if models <= 1:
+        return {"test": counts["n_images"], "scored": counts["n_evaluated"]}
+    return {"models": models, "test": counts["n_images"] // models, "scored": counts["n_evaluated"]}
+
+
 def summary_document(res: Results, ctx: Context, claims: Mapping[str, Any]) -> dict[str, Any]:
     """summary.json (module doc).
 
@@ -56,7 +62,10 @@ def summary_document(res: Results, ctx: Context, claims: Mapping[str, Any]) -> d
 
     Returns:
         ``{test: {mIoU, mDice}, n: {test, scored}, claims: {held, not_held, inconclusive},
-        skill: {method: ratio of means}}``; without a scored image, ``why`` instead of ``skill``;
+        skill: {method: ratio of means}}`` (pooled over replicate models, ``claims`` has
+        ``seeds``: ``n`` is ``{models, test, scored}``, test images per model and scored
+        image-model pairs, and every estimate the mean over the models);
+        without a scored image, ``why`` instead of ``skill``;
         ``refused: {method: reason}`` (short names) when a configured method was not run.
     """
     seg = {name: res.get(Key("segmentation", quantity=q), "mean")
@@ -64,7 +73,7 @@ def summary_document(res: Results, ctx: Context, claims: Mapping[str, Any]) -> d
     c, counts = claims["counts"], ctx.counts
     out: dict[str, Any] = {
         "test": {k: _r(None if r is None else r["estimate"]) for k, r in seg.items()},
-        "n": {"test": counts["n_images"], "scored": counts["n_evaluated"]},
+        "n": _n(counts, len(claims.get("seeds", []))),
         "claims": {"held": c["held"], "not_held": c["not held"], "inconclusive": c["inconclusive"]},
     }
     skill = _per_method(res, ctx.sigma, False, "skill")

@@ -7,7 +7,15 @@ from collections.abc import Callable
 import pandas as pd
 
 from seginterp.evaluate.claims import claim_rows
-from seginterp.evaluate.results import infidelity, null, regions, sanity, segmentation, sensitivity
+from seginterp.evaluate.results import (
+    infidelity,
+    null,
+    regions,
+    run,
+    sanity,
+    segmentation,
+    sensitivity,
+)
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Row, frame
 
@@ -19,6 +27,7 @@ BUILDERS: tuple[tuple[str, Callable[[Measured], list[Row]]], ...] = (
     ("sanity", sanity.rows),
     ("segmentation", segmentation.rows),
     ("claims", claim_rows),
+    ("run", run.rows),
 )
 """The parts of the results table: (section, the function from the per-image tables to its
 rows). A new metric's statistics are one module here and one line."""

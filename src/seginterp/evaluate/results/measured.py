@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +20,9 @@ class Measured:
     the null images; ``sanity``: trained vs randomized rank correlations; ``segmentation``: the
     test split's per-image ``iou``/``dice`` (None: not available); ``layer_order``: layer names in
     network order; ``methods``, ``layer_methods``: the methods the run explains with (they name
-    the per-method claims when no image could be explained).
+    the per-method claims when no image could be explained); ``counts``: the test images'
+    counts (:func:`seginterp.evaluate.results.run.image_counts`; empty: no rows); ``refused``:
+    configured methods the model cannot run -> why.
     """
 
     frag: pd.DataFrame
@@ -32,6 +35,8 @@ class Measured:
     cfg: EvaluateConfig
     methods: Sequence[str] = ()
     layer_methods: Sequence[str] = ()
+    counts: Mapping[str, Any] = field(default_factory=dict)
+    refused: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def sigma(self) -> float:

@@ -179,6 +179,10 @@ class Results:
             k = (r["kind"], *(r[c] for c in KEY_COLUMNS), r["stat"], r["family"])
             self._index.setdefault(k, []).append(i)
 
+    def rows(self) -> list[Row]:
+        """Every row, as JSON-ready dicts, in table order."""
+        return list(self._records)
+
     def select(self, kind: str = ESTIMATE, **where: Any) -> list[Row]:
         """The rows (as JSON-ready dicts, in table order) whose columns equal ``where``."""
         return [
