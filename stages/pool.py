@@ -36,24 +36,20 @@ def main(dataset: str, evaluations: Path, out: Path, metrics_dir: Path, plots_di
 
     params = load_params(params_path)
     make_deterministic(params)  # first: NumPy's code paths are pinned before it starts
-    import pandas as pd
-
     from seginterp.core.io import atomic_path, write_json, write_parquet
     from seginterp.evaluate.config import EvaluateConfig
     from seginterp.evaluate.plots_dir import write_pooled_plots_dir
-    from seginterp.evaluate.replicates import pool_replicates
+    from seginterp.evaluate.replicates import pool_replicates, replicate_tables
     from seginterp.evaluate.results.run import layer_order
     from seginterp.explain.config import AttributeConfig
 
     cfg = EvaluateConfig.from_params(params, dataset)
     acfg = AttributeConfig.from_params(params, dataset)
-    paths = {s: evaluations / str(s) / "results.parquet" for s in replicate_seeds(params)}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise click.ClickException(f"no results table {missing}: run the evaluate stages first")
-    pooled = pool_replicates(
-        dataset, {s: pd.read_parquet(p) for s, p in paths.items()}, cfg, acfg, paper
-    )
+    try:
+        tables = replicate_tables(evaluations, replicate_seeds(params))
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    pooled = pool_replicates(dataset, tables, cfg, acfg, paper)
     write_parquet(out, pooled.table)
     for name, document in pooled.documents.items():
         write_json(metrics_dir / f"{name}.json", document)
@@ -62,7 +58,7 @@ def main(dataset: str, evaluations: Path, out: Path, metrics_dir: Path, plots_di
     sigma = cfg.infidelity_sigma[0]
     write_pooled_plots_dir(plots_dir, pooled.results, layer_order(pooled.results), sigma)
     counts = pooled.documents["claims"]["counts"]
-    click.echo(f"{dataset}: {len(paths)} replicates pooled; paper claims {counts}")
+    click.echo(f"{dataset}: {len(tables)} replicates pooled; paper claims {counts}")
 
 
 if __name__ == "__main__":

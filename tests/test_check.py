@@ -145,6 +145,15 @@ def test_bad_thread_count_is_one_line() -> None:
     ]
 
 
+def test_bad_replicates_are_one_line() -> None:
+    p = copy.deepcopy(PARAMS)
+    p["replicates"] = [0, 0]
+    assert check_dataset(p, "synthetic") == [
+        "params.yaml: replicates must be a list of distinct training seeds >= 0, e.g. [0, 1, 2], "
+        "got [0, 0]"
+    ]
+
+
 def test_bad_numerics_and_a_cpu_that_cannot_be_portable_are_one_line(monkeypatch) -> None:
     from seginterp.core import determinism
 

@@ -12,6 +12,7 @@ from seginterp.core.params import (
     StageConfig,
     from_mapping,
     load_params,
+    replicate_seeds,
     stage_section,
     to_dict,
 )
@@ -59,3 +60,10 @@ def test_load_params_errors(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text("- 1\n")
     with pytest.raises(ParamsError, match="mapping at the top level"):
         load_params(tmp_path / "p.yaml")
+
+
+def test_replicates_are_distinct_training_seeds() -> None:
+    assert replicate_seeds({"replicates": [0, 1, 2]}) == [0, 1, 2]
+    for bad in (None, [], [0, 0], [-1], ["a"], [True], 3):
+        with pytest.raises(ParamsError, match="replicates must be a list of distinct"):
+            replicate_seeds({"replicates": bad})

@@ -13,6 +13,7 @@ from seginterp.evaluate.layer_infidelity import (
     activation_records,
     broadcast_batch,
     layer_deltas,
+    layer_gradients,
     layer_outputs,
     subtract_from_output,
 )
@@ -72,6 +73,24 @@ def test_layer_gradient_scores_one_in_activation_space_at_any_resolution():
         assert act["proj_rms_ratio"] == pytest.approx(1.0, abs=0.05)
     assert paper8["skill"] < 100 * paper2["skill"] < 0  # resolution dominates the paper's score
     assert paper8["proj_rms_ratio"] > 10 * paper2["proj_rms_ratio"]
+
+
+def test_each_record_carries_its_layers_ceiling_the_gradient_on_the_same_draws():
+    """The ceiling is the channel-summed gradient scored on the map's own draws: a map equal to
+    that gradient scores exactly its ceiling; a half-size map scores below it."""
+    model = Pooled(4).eval()
+    border = square_border()
+    fn = ScoredFunction.border_mean(border)
+    x = torch.rand(1, 3, S, S, generator=torch.Generator().manual_seed(1))
+    (g,) = layer_gradients(model, x, {"pool": model.pool}, fn.weights[None]).values()
+    assert g.shape == (1, S // 4, S // 4)
+    assert torch.allclose(g[0], _layer_gradient(model, x, border).double(), atol=1e-6)
+    maps = [ScoredMap(MapKey("grad", "pool"), g[0].float(), fn),
+            ScoredMap(MapKey("half", "pool"), 0.5 * g[0].float(), fn)]  # fmt: skip
+    grad, half = activation_records(model, x, maps, {"pool": model.pool}, [0.01], 50, 0)
+    for r in (grad, half):
+        assert r["ceiling_infidelity"] == pytest.approx(grad["infidelity"], rel=1e-5)
+    assert half["infidelity"] > 10 * half["ceiling_infidelity"]
 
 
 def layer_output(model: nn.Module, x: torch.Tensor, module: nn.Module) -> torch.Tensor:

@@ -20,7 +20,7 @@ def _md5(text: str) -> str:
 def _project(tmp_path: Path) -> Path:
     files = {
         "metrics/toy/summary.json": json.dumps(
-            {"test": {"mIoU": 0.5, "mDice": 0.6}, "n": {"models": 3, "test": 4}}
+            {"test": {"mIoU": 0.5, "mDice": 0.6}, "n": {"models": 3, "scored": 12}}
         ),
         "metrics/toy/claims.md": "| claim | verdict |\n|---|---|\n| x | held |\n",
     }
@@ -40,9 +40,7 @@ def test_update_writes_the_outputs_and_cites_their_md5(tmp_path: Path) -> None:
     assert readme.update(root / "README.md", root, ["toy"])
     text = (root / "README.md").read_text()
     assert "mIoU 0.500, mDice 0.600" in text and "| x | held |" in text
-    assert (
-        "(n = 4): mIoU 0.500, mDice 0.600 (means over the test images and the 3 replicate" in text
-    )
+    assert "(3 replicate models, 12 scored image-model pairs): mIoU 0.500, mDice 0.600" in text
     assert text.startswith("# t\n") and text.endswith("\n\ntail\n")
     assert readme.check(root, ["toy"]) == []
     assert not readme.update(root / "README.md", root, ["toy"])  # idempotent

@@ -129,7 +129,7 @@ def test_whole_pipeline_metrics_plots_and_experiments(tiny_run) -> None:
     pooled = json.loads((mdir / "claims.json").read_text())
     assert pooled["seeds"] == [0, 1]
     assert all([x["seed"] for x in r["replicates"]] == [0, 1] for r in pooled["claims"])
-    assert "pooled over 2 replicate models" in (mdir / "claims.md").read_text()
+    assert "2 replicate models, training seeds 0, 1" in (mdir / "claims.md").read_text()
     summary = json.loads((mdir / "summary.json").read_text())
     assert summary["n"]["models"] == 2
     exps = json.loads(run_cmd([*dvc, "exp", "show", "--json"], repo, env))

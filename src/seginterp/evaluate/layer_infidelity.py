@@ -20,6 +20,12 @@ perturbed with the noise-to-signal ratio of the input perturbation. The map is n
 so nothing depends on the layer's resolution; to first order the channel-summed gradient
 ``Σ_c ∂f/∂A_c`` scores skill 1 at every layer (tested). Draws are seeded per (image, layer) and
 shared by every map of that layer, so maps at one layer are compared on the same draws.
+
+The layer's ceiling, the gradient reference: the channel-summed gradient itself, scored on the
+same draws (``ceiling_infidelity`` of each record). How far below 1 it falls says how nonlinear
+the rest of the network is at that layer under ``σ_l``, so a map's skill is read against it. It
+is the best score to first order in ``σ``, not a bound: at finite ``σ`` a smoother map can
+score above it.
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ import torch
 from torch import Tensor, nn
 
 from seginterp.evaluate.functions import ScoredFunction, image_seed
-from seginterp.evaluate.infidelity import ScoredMap, projections, records_of, standard_noise
+from seginterp.evaluate.infidelity import (
+    ScoredMap,
+    infidelity_scores,
+    projections,
+    records_of,
+    standard_noise,
+)
 
 PAPER_BILINEAR = "paper_bilinear"
 ACTIVATION = "activation"
@@ -85,6 +97,40 @@ def layer_outputs(model: nn.Module, x: Tensor, modules: dict[str, nn.Module]) ->
         if len(outs) != 1:
             raise ValueError(f"layer {name} ran {len(outs)} times in one forward; expected once")
     return {name: outs[0] for name, outs in seen.items()}
+
+
+def layer_gradients(
+    model: nn.Module, x: Tensor, modules: dict[str, nn.Module], weights: Tensor
+) -> dict[str, Tensor]:
+    """The channel-summed gradient ``Σ_c ∂f_j/∂A_c`` of each pixel-weight function at each layer.
+
+    Args:
+        model: logits model, eval mode; ``modules``: layer name -> module, each run once.
+        x: (1, C, H, W) input.
+        weights: (m, H, W) pixel weights of the functions ``f_j = Σ w_j · logits``.
+
+    Returns:
+        layer name -> (m, h, w) float64 on the CPU.
+    """
+    seen: dict[str, Tensor] = {}
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out, k=name: seen.__setitem__(k, out))
+        for name, m in modules.items()
+    ]
+    try:
+        with torch.enable_grad():
+            logits = model(x.detach().requires_grad_(True))[0, 0].to(torch.float64)
+            outs = [seen[k] for k in modules]
+            w = weights.to(device=logits.device, dtype=torch.float64)
+            grads: dict[str, list[Tensor]] = {k: [] for k in modules}
+            for j in range(len(w)):
+                g = torch.autograd.grad((logits * w[j]).sum(), outs, retain_graph=j + 1 < len(w))
+                for k, gk in zip(modules, g, strict=True):
+                    grads[k].append(gk[0].to(torch.float64).sum(0).cpu())
+    finally:
+        for h in handles:
+            h.remove()
+    return {k: torch.stack(v) for k, v in grads.items()}
 
 
 def _batch_sizes(value: Any, out: set[int]) -> None:
@@ -234,7 +280,9 @@ def activation_records(
 
     Returns:
         records ``{sigma, key, infidelity, infidelity_normalized, beta, zero, skill,
-        skill_normalized, map_l2, proj_rms_ratio, perturb_std}``.
+        skill_normalized, map_l2, proj_rms_ratio, perturb_std, ceiling_infidelity,
+        ceiling_infidelity_normalized}`` (the ceiling: the layer's channel-summed gradient of the
+        map's function on the same draws).
     """
     records: list[dict[str, Any]] = []
     x_rms = float(x.double().pow(2).mean().sqrt())
@@ -246,6 +294,9 @@ def activation_records(
             raise ValueError(f"{m.key.label}: activation space needs a native (h, w) layer map")
         by_layer.setdefault(m.key.layer, []).append(m)
     outputs = layer_outputs(model, x, {layer: modules[layer] for layer in by_layer})
+    every = list(dict.fromkeys(m.function for m in maps))
+    gradients = layer_gradients(model, x, {k: modules[k] for k in by_layer},
+                                torch.stack([f.weights for f in every]))  # fmt: skip
     for layer, group in by_layer.items():
         module = modules[layer]
         a_rms = float(outputs[layer].double().pow(2).mean().sqrt())
@@ -259,7 +310,13 @@ def activation_records(
             scale = float(sigma) * a_rms / x_rms
             noise = std * scale
             delta = layer_deltas(model, x, module, noise, weights, batch_size)  # (n, m)
-            records += _records(group, functions, noise, delta, float(sigma), scale)
+            ref = gradients[layer][[every.index(f) for f in functions]]  # (m, h, w)
+            ceiling = infidelity_scores(projections(ref, noise), delta.T)
+            for r in _records(group, functions, noise, delta, float(sigma), scale):
+                j = functions.index(next(m.function for m in group if m.key == r["key"]))
+                records.append({**r, "ceiling_infidelity": float(ceiling["infidelity"][j]),
+                                "ceiling_infidelity_normalized":
+                                    float(ceiling["infidelity_normalized"][j])})  # fmt: skip
     return records
 
 

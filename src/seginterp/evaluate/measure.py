@@ -12,6 +12,7 @@ whichever metric asks first.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ class MeasureContext:
     ref: ImageRef
     _stored: ImageMaps | None = None
     _pairs: dict[MapKey, MapPair] = field(default_factory=dict)
-    _randomized: list[Explainer] = field(default_factory=list)  # shared by every image
+    _shared: dict[str, Explainer] = field(default_factory=dict)  # made once, for every image
 
     @property
     def explainer(self) -> Explainer:
@@ -111,12 +112,21 @@ class MeasureContext:
     @property
     def randomized(self) -> Explainer:
         """The explainer of the randomized-weights model (made once, shared by every image)."""
-        if not self._randomized:
+        if "randomized" not in self._shared:
             net = randomize_weights(self.model, self.cfg.seed)
             d = self.data
-            self._randomized.append(Explainer(net, self.acfg, mean_rgb=d.mean_rgb,
-                                              device=d.device))  # fmt: skip
-        return self._randomized[0]
+            self._shared["randomized"] = Explainer(net, self.acfg, mean_rgb=d.mean_rgb,
+                                                   device=d.device)  # fmt: skip
+        return self._shared["randomized"]
+
+    def with_baseline(self, baseline: str) -> Explainer:
+        """An explainer of the trained model whose reference input is ``baseline`` (made once,
+        shared by every image)."""
+        name = f"baseline:{baseline}"
+        if name not in self._shared:
+            d, acfg = self.data, dataclasses.replace(self.acfg, deeplift_baseline=baseline)
+            self._shared[name] = Explainer(self.model, acfg, mean_rgb=d.mean_rgb, device=d.device)
+        return self._shared[name]
 
     def pairs(self, keys: Sequence[MapKey]) -> list[MapPair]:
         """The trained and randomized maps of ``keys`` (those stored), made once per image: the
@@ -158,11 +168,11 @@ def measure(
     rows: dict[str, Rows] = {m.name: [] for m in metrics}
     positions: dict[str, list[int]] = {m.name: [] for m in metrics}
     seconds = dict.fromkeys(rows, 0.0)
-    randomized: list[Explainer] = []
+    shared: dict[str, Explainer] = {}
     todo = [j for j in range(n) if any(j in chosen[m.name] for m in metrics)]
     with quiet_captum():
         for j in tqdm(todo, desc=f"evaluate {desc}", unit="img", disable=not dist.is_main()):
-            ctx = MeasureContext(data, cfg, acfg, data.todo[j], _randomized=randomized)
+            ctx = MeasureContext(data, cfg, acfg, data.todo[j], _shared=shared)
             for m in metrics:
                 if j not in chosen[m.name] or not (j in mine if m.sharded else dist.is_main()):
                     continue

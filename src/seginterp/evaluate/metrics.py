@@ -9,7 +9,7 @@ null made.
 from __future__ import annotations
 
 from seginterp.core.registry import Registry
-from seginterp.evaluate import null, regions, sanity, scoring, sensitivity
+from seginterp.evaluate import baseline, null, regions, sanity, scoring, sensitivity
 from seginterp.evaluate.measure import Metric
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -19,6 +19,7 @@ for _metric in (
     regions.METRIC,
     sensitivity.METRIC,
     null.METRIC,
+    baseline.METRIC,
     sanity.METRIC,
 ):
     METRICS.add(_metric.name, _metric)

@@ -17,7 +17,8 @@ from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.evaluate.regions import null_region_rows
 
 
-def _images(n: int, cfg: EvaluateConfig) -> list[int]:
+def null_images(n: int, cfg: EvaluateConfig) -> list[int]:
+    """The positions of the ``null_images`` images among ``n`` scored ones."""
     return choose_images(n, n if cfg.null_images is None else cfg.null_images)
 
 
@@ -31,6 +32,6 @@ def _rows(c: MeasureContext) -> list[dict[str, Any]]:
                             c.cfg.band_width, change)  # fmt: skip
 
 
-METRIC = Metric("regions_null", _rows, _images)
+METRIC = Metric("regions_null", _rows, null_images)
 """The region null table: every map of the trained and the randomized model on ``null_images``
 images."""

@@ -10,8 +10,9 @@ and each claim's pooled verdict stands only when every replicate's own verdict a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,6 +37,30 @@ class Pooled:
     claims_md: str
 
 
+def replicate_tables(evaluations: Path, seeds: Sequence[int]) -> dict[int, pd.DataFrame]:
+    """Each replicate's results table, ``<evaluations>/<seed>/results.parquet``.
+
+    Raises ValueError when one is missing, or when ``evaluations`` holds the outputs of a seed
+    that is not a replicate (left by an earlier ``replicates`` list): the pool stage depends on
+    the whole directory, so such leftovers would enter its dependency hash.
+    """
+    listed = {str(s) for s in seeds}
+    stale = sorted(p.name for p in evaluations.iterdir() if p.is_dir()
+                   and not p.name.startswith(".") and p.name not in listed)  # fmt: skip
+    if stale:
+        raise ValueError(
+            f"{evaluations} holds {', '.join(stale)}, not in params.yaml `replicates` "
+            f"({', '.join(sorted(listed))}): remove them (rm -r "
+            f"{' '.join(str(evaluations / s) for s in stale)}) so that the pool reads only "
+            "the listed replicates"
+        )
+    paths = {s: evaluations / str(s) / "results.parquet" for s in seeds}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise ValueError(f"no results table {', '.join(missing)}: run the evaluate stages first")
+    return {s: pd.read_parquet(p) for s, p in paths.items()}
+
+
 def pool_replicates(
     dataset: str,
     tables: Mapping[int, pd.DataFrame],
@@ -58,7 +83,7 @@ def pool_replicates(
     for seed, table in tables.items():
         res = Results(table)
         own[seed] = claims_document(res, context_of(res, dataset, figures, cfg, acfg))
-    pooled = pool_tables(list(tables.values()), cfg.bootstrap, cfg.seed)
+    pooled = pool_tables(list(tables.values()))
     res = Results(pooled)
     docs = documents(res, context_of(res, dataset, figures, cfg, acfg), own)
     return Pooled(pooled, res, docs, claims_markdown(docs["claims"]))

@@ -9,6 +9,8 @@ Reads the attribute stage's maps and measures them with every registered metric
 - sensitivity table: one row per image × map on up to ``sensitivity_max_images`` images;
 - regions table: one row per image × map (mass on band / inside / outside);
 - sanity table: one row per image × model-level method (trained vs randomized weights);
+- regions_baseline table: the region rows of the reference-based maps under the second baseline
+  on ``null_images`` images (:mod:`seginterp.evaluate.baseline`);
 - regions_null table: the region rows of the trained and the randomized model's maps of the same
   functions on ``null_images`` images (:mod:`seginterp.evaluate.null`);
 - the results table: every estimate and test over those tables, computed once
@@ -162,6 +164,7 @@ def evaluate_dataset(
         layer_methods=acfg.layer_methods,
         counts=facts.image_counts(data.status, data.n_not_attributed, len(data.todo)),
         refused=data.explainer.refused,
+        baseline=tables["regions_baseline"],
     )
     tables["results"] = results_table(m)
     seconds["results"] = time.perf_counter() - t0

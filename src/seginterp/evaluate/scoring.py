@@ -88,9 +88,16 @@ def infidelity_rows(
         for normalize, suffix in ((False, ""), (True, "_normalized")):
             beta = r["beta"] if normalize else None
             infd, skill = r["infidelity" + suffix], r["skill" + suffix]
-            rows.append(
-                {**common, "normalize": normalize, "infidelity": infd, "skill": skill, "beta": beta}
-            )
+            row = {
+                **common,
+                "normalize": normalize,
+                "infidelity": infd,
+                "skill": skill,
+                "beta": beta,
+            }
+            if "ceiling_infidelity" in r:
+                row["ceiling_infidelity"] = r["ceiling_infidelity" + suffix]
+            rows.append(row)
     return rows
 
 

@@ -88,12 +88,17 @@ def render_dataset(root: Path, dataset: str) -> str:
     claims = _read(root, srcs[1]).strip()
     seg, n = summary.get("test") or {}, summary.get("n") or {}
     models = int(n.get("models", 1))
-    over = f"the test images and the {models} replicate models" if models > 1 else "test images"
+    split = (
+        f"Test split ({models} replicate models, {n.get('scored')} scored image-model pairs)"
+        if models > 1
+        else f"Test split (n = {n.get('test')})"
+    )
+    over = f"the test images and the {models} models" if models > 1 else "test images"
     lines = [
         f"### `{dataset}`",
         "",
-        f"Test split (n = {n.get('test')}): mIoU {_fmt(seg.get('mIoU'))}, "
-        f"mDice {_fmt(seg.get('mDice'))} (means over {over}).",
+        f"{split}: mIoU {_fmt(seg.get('mIoU'))}, mDice {_fmt(seg.get('mDice'))} (means over "
+        f"{over}).",
         "",
         claims,
         "",

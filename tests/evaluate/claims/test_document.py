@@ -142,17 +142,22 @@ def _doc(*verdicts: str) -> dict:
 
 
 def test_a_pooled_verdict_stands_only_when_every_replicate_gives_it():
-    pooled = _doc("held", "not held", "held")
-    own = {0: _doc("held", "not held", "held"), 3: _doc("held", "not held", "inconclusive")}
+    pooled = _doc("held", "not held", "held", "inconclusive")
+    own = {0: _doc("held", "not held", "held", "not held"),
+           3: _doc("held", "not held", "inconclusive", "not held")}  # fmt: skip
     doc = pooled_claims_document(pooled, own)
-    assert [r["verdict"] for r in doc["claims"]] == ["held", "not held", "inconclusive"]
+    assert [r["verdict"] for r in doc["claims"]] == [
+        "held", "not held", "inconclusive", "inconclusive"
+    ]  # fmt: skip
+    assert doc["claims"][3]["why"].startswith("all 2 replicates not held, but not the pooled")
     assert doc["claims"][0]["why"] == "all 2 replicates held; pooled: w"
     assert doc["claims"][2]["why"].startswith("replicates disagree: 1 held, 1 inconclusive")
-    assert doc["counts"] == {"held": 1, "not held": 1, "inconclusive": 1}
+    assert doc["counts"] == {"held": 1, "not held": 1, "inconclusive": 2}
     assert doc["seeds"] == [0, 3]
     assert [x["seed"] for x in doc["claims"][2]["replicates"]] == [0, 3]
     md = claims_markdown(doc)
-    assert "pooled over 2 replicate models (training seeds 0, 3" in md
+    assert "(2 replicate models, training seeds 0, 3; 4 explained image-model pairs)" in md
+    assert "Over the replicates: held / not held only when the pooled tests say so" in md
     assert "| held, inconclusive | **inconclusive** |" in md
 
 

@@ -108,3 +108,25 @@ def test_border_signs_are_read_relative_to_the_explained_change():
     r = judged("border_sign", measured(regions=pd.DataFrame(flipped), null=null), "deeplift")
     assert r["verdict"] == "held" and "Δf < 0 on 10/10" in r["ours"]
     assert "both signs in 10/10" in r["ours"]
+
+
+def test_a_sign_claim_the_second_baseline_contradicts_is_baseline_dependent():
+    """Issue 22, defect 1: a reference-based map is asked under the configured baseline and the
+    second one (regions_baseline rows); when the verdicts differ the claim is
+    baseline-dependent, when they agree it stands and says so."""
+    regions = pd.DataFrame(model_rows(10, "deeplift", 0.95))
+    null = pd.DataFrame(
+        model_rows(10, "deeplift", 0.95, "trained") + model_rows(10, "deeplift", 0.3, "randomized")
+    )
+    agree = pd.DataFrame([{**r, "baseline": "mean"} for r in model_rows(8, "deeplift", 0.9)])
+    r = judged("border_sign", measured(regions=regions, null=null, baseline=agree), "deeplift")
+    assert r["verdict"] == "held" and "the same under the mean baseline (8 images)" in r["why"]
+    assert "under the mean baseline (8 images): band" in r["ours"]
+    flipped = agree.assign(band_net_share=-agree["band_net_share"],
+                           inside_net_share=-agree["inside_net_share"])  # fmt: skip
+    r = judged("border_sign", measured(regions=regions, null=null, baseline=flipped), "deeplift")
+    assert r["verdict"] == "inconclusive"
+    assert r["why"].startswith(
+        "baseline-dependent: on the 8 images measured under both, held under the configured "
+        "baseline and not held under the mean baseline"
+    )

@@ -108,6 +108,10 @@ def pooled_claims_document(
         ]}  # fmt: skip
         if len(seeds) > 1 and all(v == row["verdict"] for v in verdicts):
             out["why"] = f"all {len(seeds)} replicates {row['verdict']}; pooled: {row['why']}"
+        elif len(seeds) > 1 and len(set(verdicts)) == 1:
+            out["verdict"] = INCONCLUSIVE
+            out["why"] = (f"all {len(seeds)} replicates {verdicts[0]}, but not the pooled tests "
+                          f"(pooled: {row['verdict']}; {row['why']})")  # fmt: skip
         elif len(seeds) > 1:
             split = Counter(verdicts)
             said = ", ".join(f"{split[v]} {v}" for v in VERDICTS if split[v])
@@ -146,9 +150,8 @@ def claims_markdown(doc: Mapping[str, Any]) -> str:
     pooled = len(seeds) > 1
     if pooled:
         on = (
-            f"pooled over {len(seeds)} replicate models (training seeds "
-            f"{', '.join(map(str, seeds))}; {doc['n_images']} explained image-model pairs; "
-            f"{AGREEMENT})"
+            f"{len(seeds)} replicate models, training seeds {', '.join(map(str, seeds))}; "
+            f"{doc['n_images']} explained image-model pairs"
         )
     else:
         model = (
@@ -159,7 +162,8 @@ def claims_markdown(doc: Mapping[str, Any]) -> str:
         on = f"{doc['n_images']} explained test images{model}"
     lines = [
         f"Claims of the paper on `{doc['dataset']}` ({on}), on the paper's methods: {c[HELD]} "
-        f"held, {c[NOT_HELD]} not held, {c[INCONCLUSIVE]} inconclusive.",
+        f"held, {c[NOT_HELD]} not held, {c[INCONCLUSIVE]} inconclusive."
+        + (f" Over the replicates: {AGREEMENT}." if pooled else ""),
         "",
         *_table([r for r in doc["claims"] if r["group"] == PAPER_GROUP], pooled),
     ]

@@ -18,7 +18,11 @@ null is its own (family ``null``). Definitions:
   change: each image's shares × sign(Δf), ``Δf = f(x) − f(x₀)`` (a reference-based map sums to
   Δf, so its raw sign is set by the baseline: on dark lesions a black baseline makes Δf < 0 and
   flips every sign). One-sample Wilcoxon each, Holm over the two; null: the contrast band −
-  inside is larger than the randomized model's (each × its own model's sign of Δf).
+  inside is larger than the randomized model's (each × its own model's sign of Δf). A
+  reference-based method (its map sums to Δf) is asked again under the second baseline
+  (:mod:`seginterp.evaluate.baseline`, on the null images; rows at ``convention`` ``baseline
+  <name>``), and the verdicts of both baselines are compared on those images: when both are
+  decided and differ the claim is *baseline-dependent* (inconclusive).
 - ``deeplift_coverage``: ``coverage_90`` (fraction of pixels holding 90 % of ``|map|``) of
   DeepLIFT exceeds that of the paper's other methods, Guided Backprop and Guided Grad-CAM
   (paired, Holm over them; the methods the paper did not use are not compared).
@@ -36,7 +40,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seginterp.evaluate.claims.base import ClaimSpec, Verdict, cannot_judge, claim_key, count, n_of
+from seginterp.evaluate.claims.base import (
+    INCONCLUSIVE,
+    ClaimSpec,
+    Verdict,
+    cannot_judge,
+    claim_key,
+    count,
+    n_of,
+)
 from seginterp.evaluate.claims.verdicts import (
     NULL,
     decide_first,
@@ -52,6 +64,10 @@ from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Key, Results, Row, estimate, point, tests
 from seginterp.evaluate.stats import PairSpec
+
+BASELINE, CONFIGURED = "baseline", "(configured)"
+"""The ``convention`` of a claim's rows under a second baseline, ``baseline <name>``, and of the
+configured baseline's rows on the same images, ``baseline <name> (configured)``."""
 
 ONLY_SHARE = 0.9
 """``border_only``: "only border pixels contribute" read as more than 90 % of |mass| on the band."""
@@ -101,9 +117,22 @@ def _border_sign_tests(m: Measured, method: str | None) -> list[Row]:
     """Band net share > 0 and inside net share < 0 relative to the explained change (each × the
     sign of the image's Δf = f(x) − f(x₀): a reference-based map sums to Δf, so its raw sign is
     the baseline's), one family; their means, the images with both signs and with Δf < 0, and
-    the contrast's null."""
+    the contrast's null; the same under the second baseline where it was measured."""
     key = claim_key("border_sign", method)
-    sub = _of(m, "method", method)
+    mine = _of(m, "method", method)
+    out = _sign_rows(m, key, mine) + _contrast_null(key, m, method)
+    other = m.baseline
+    if len(other):
+        other = other[(other["level"] == "model") & (other["method"] == method)]
+        for name in dict.fromkeys(other["baseline"]):
+            alt = other[other["baseline"] == name]
+            out += _sign_rows(m, key.but(convention=f"{BASELINE} {name}"), alt)
+            same = mine[mine["id"].isin(set(alt["id"]))]
+            out += _sign_rows(m, key.but(convention=f"{BASELINE} {name} {CONFIGURED}"), same)
+    return out
+
+
+def _sign_rows(m: Measured, key: Key, sub: pd.DataFrame) -> list[Row]:
     band, inside = _signed(sub, "band_net_share"), _signed(sub, "inside_net_share")
     specs = [
         one_sample("band net", band.dropna().to_numpy(np.float64), 0.0, True, "band net share"),
@@ -113,7 +142,6 @@ def _border_sign_tests(m: Measured, method: str | None) -> list[Row]:
     both = int(((band > 0) & (inside < 0)).sum())
     return [
         *tests(key, "claim", specs, m.cfg.alpha),
-        *_contrast_null(key, m, method),
         _mean(key.but(quantity="band_net_share"), band.dropna().to_numpy(np.float64), m),
         _mean(key.but(quantity="inside_net_share"), inside.dropna().to_numpy(np.float64), m),
         point(key.but(quantity="n_both_signs"), both),
@@ -133,7 +161,34 @@ def border_sign(res: Results, ctx: Context, method: str | None) -> Verdict:
         f"relative to Δf = f(x) − f(x₀) (shares × sign Δf; Δf < 0 on {negative}/{n}): "
         f"net share band {fmt(b)}, inside {fmt(i)}; both signs in {both}/{n}"
     )
+    for name in _baselines(res, key):
+        at = key.but(convention=f"{BASELINE} {name}")
+        other, other_why = decide_first(res.family(at, "claim"))
+        mine, _ = decide_first(res.family(key.but(convention=f"{at.convention} {CONFIGURED}"),
+                                          "claim"))  # fmt: skip
+        b2, i2 = (res.summary(at.but(quantity=q)) for q in ("band_net_share", "inside_net_share"))
+        n2 = n_of(res, at)
+        ours += f"; under the {name} baseline ({n2} images): band {fmt(b2)}, inside {fmt(i2)}"
+        if INCONCLUSIVE not in (mine, other) and mine != other:
+            why = (f"baseline-dependent: on the {n2} images measured under both, {mine} under "
+                   f"the configured baseline and {other} under the {name} baseline "
+                   f"({other_why})")  # fmt: skip
+            verdict = INCONCLUSIVE
+        elif mine == other:
+            why = f"{why}; the same under the {name} baseline ({n2} images)"
+        else:
+            why = (f"{why}; on the {n2} images measured under both: {mine} under the configured "
+                   f"baseline, {other} under the {name} baseline ({other_why})")  # fmt: skip
     return Verdict(ours, n, verdict, why)
+
+
+def _baselines(res: Results, key: Key) -> list[str]:
+    """The second baselines the claim at ``key`` was tested under."""
+    prefix = f"{BASELINE} "
+    rows = res.select(section=key.section, name=key.name, quantity="n")
+    conventions = [r["convention"] or "" for r in rows]
+    return [c[len(prefix):] for c in conventions
+            if c.startswith(prefix) and not c.endswith(CONFIGURED)]  # fmt: skip
 
 
 def _border_only_tests(m: Measured, method: str | None) -> list[Row]:
@@ -221,7 +276,7 @@ def _peak_tests(m: Measured, method: str | None) -> list[Row]:
     return [
         *tests(key, "claim", specs, m.cfg.alpha),
         _mean(key.but(quantity="decoder2_share"), d2, m),
-        point(key.but(quantity="largest_mean_share", layer=top.index[0]), float(top.iloc[0])),
+        {**point(key.but(quantity="largest_mean_share"), float(top.iloc[0])), "note": top.index[0]},
         count(key, len(share)),
     ]
 
@@ -229,9 +284,10 @@ def _peak_tests(m: Measured, method: str | None) -> list[Row]:
 def decoder2_peak(res: Results, ctx: Context, method: str | None) -> Verdict:
     key = claim_key("decoder2_peak", method)
     verdict, why = decide_first(res.family(key, "claim"))
-    (top,) = res.select(section=key.section, name=key.name, quantity="largest_mean_share")
+    top = res.get(key.but(quantity="largest_mean_share"), "point")
     d2 = res.summary(key.but(quantity="decoder2_share"))
-    ours = f"decoder2 {fmt(d2)}; largest mean share: {top['layer']} {top['estimate']:.3g}"
+    largest = "" if top is None else f"; largest mean share: {top['note']} {top['estimate']:.3g}"
+    ours = f"decoder2 {fmt(d2)}{largest}"
     short_why = "; ".join(p for p in why.split("; ") if "against" in p) or why
     return Verdict(ours, n_of(res, key), verdict, short_why)
 

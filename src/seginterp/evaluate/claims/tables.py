@@ -20,6 +20,7 @@ from seginterp.evaluate.claims.base import (
     cannot_judge,
     claim_key,
     count,
+    inconclusive,
     n_of,
 )
 from seginterp.evaluate.claims.verdicts import decide, decide_first, fmt, majority_mode
@@ -116,8 +117,10 @@ def infidelity_order(res: Results, ctx: Context, subject: str | None) -> Verdict
     key = claim_key("infidelity_order", subject)
     parts = []
     for meth in CLAIMED_ORDER:
-        (row,) = res.select(section=key.section, name=key.name, quantity="mode", method=meth)
-        mode = row["mode"]
+        rows = res.select(section=key.section, name=key.name, quantity="mode", method=meth)
+        if len(rows) != 1:  # pooled replicates whose maps of meth differ in mode
+            return inconclusive(f"{meth}: its maps differ in mode between the replicate models")
+        mode = rows[0]["mode"]
         (skill,) = res.select(section="infidelity", level="model", method=meth, mode=mode,
                               sigma=ctx.sigma, normalize=False, quantity="skill")  # fmt: skip
         label = short(meth) if mode == "one-pass" else f"{short(meth)} [{mode}]"

@@ -27,6 +27,9 @@ STATISTICS = {
     "skill_ratio_of_means": "1 - sum INFD / sum E[df^2] over images (images weighted by E[df^2])",
     "skill_per_image_mean": "mean over images of 1 - INFD/E[df^2]",
     "skill_per_image_median": "median over images of 1 - INFD/E[df^2]",
+    "ceiling_skill_ratio_of_means": "activation space: the skill of the layer's channel-summed "
+    "gradient of f on the same draws, ratio of means (the gradient reference: the best score to "
+    "first order in sigma, not a bound)",
     "intervals": f"null (with a note) when fewer than {MIN_CI_VALUES} values",
     "rows": "one row per map and mode; a method with several modes gets rows <method>[<mode>]",
     "pairs": "Wilcoxon + Holm per family, on infidelity when both maps were scored against the "
@@ -73,6 +76,13 @@ def _verdict(skill: Row, chance: float, normalize: bool, tiny: bool) -> str:
     return "no better than an empty map"
 
 
+def _ceiling(res: Results, key: Key) -> dict[str, Any]:
+    ceiling = key.but(quantity="ceiling_skill")
+    if res.get(ceiling, "ratio_of_means") is None:
+        return {}
+    return {"ceiling_skill_ratio_of_means": res.summary(ceiling, "ratio_of_means")}
+
+
 def map_block(res: Results, key: Key, chance: float) -> dict[str, Any]:
     """The summary of one map row (``key``: any of its estimates) over images."""
     at = {c: getattr(key, c) for c in KEY_COLUMNS if c not in ("quantity", "function")}
@@ -90,6 +100,7 @@ def map_block(res: Results, key: Key, chance: float) -> dict[str, Any]:
         "skill_ratio_of_means": skill,
         "skill_per_image_mean": res.summary(per_image, "mean"),
         "skill_per_image_median": res.summary(per_image, "median"),
+        **_ceiling(res, key),
         "chance_skill": chance,
         "map_l2_median": res.value(key.but(quantity="map_l2_median")),
         "proj_rms_ratio_median": ratio,

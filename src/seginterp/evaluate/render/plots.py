@@ -23,7 +23,8 @@ PLOT_KINDS: tuple[str, ...] = ("layer_infidelity", "layer_regions")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "layer_infidelity": (
         "layer_index", "layer", "infidelity", "zero_infidelity", "skill",
-        "infidelity_normalized", "skill_normalized", "sensitivity",
+        "infidelity_normalized", "skill_normalized", "ceiling", "ceiling_normalized",
+        "sensitivity",
     ),
     "layer_regions": (
         "layer_index", "layer", "band_share", "inside_share", "outside_share", "band_net_share",
@@ -36,6 +37,8 @@ _INFIDELITY: dict[str, tuple[str, str, bool]] = {
     "skill": ("skill", "ratio_of_means", False),
     "infidelity_normalized": ("infidelity", "mean", True),
     "skill_normalized": ("skill", "ratio_of_means", True),
+    "ceiling": ("ceiling_skill", "ratio_of_means", False),
+    "ceiling_normalized": ("ceiling_skill", "ratio_of_means", True),
 }
 """Infidelity column -> (quantity, statistic, normalized)."""
 _REGIONS: dict[str, str] = {
@@ -66,8 +69,8 @@ def _infidelity_rows(
             continue
         row: dict[str, Any] = {"layer_index": i, "layer": layer}
         for col, (quantity, stat, normalize) in _INFIDELITY.items():
-            (found,) = res.select(**at, normalize=normalize, quantity=quantity, stat=stat)
-            row[col] = found["estimate"]
+            found = res.select(**at, normalize=normalize, quantity=quantity, stat=stat)
+            row[col] = found[0]["estimate"] if found else None
         sens = Key("sensitivity", "sensitivity", "layer", method, layer)
         rows.append({**row, "sensitivity": _estimate(res, sens)})
     return rows

@@ -49,7 +49,7 @@ def _per_method(res: Results, sigma: float, normalize: bool, quantity: str) -> d
 def _n(counts: Mapping[str, Any], models: int) -> dict[str, int]:
     if models <= 1:
         return {"test": counts["n_images"], "scored": counts["n_evaluated"]}
-    return {"models": models, "test": counts["n_images"] // models, "scored": counts["n_evaluated"]}
+    return {"models": models, "scored": counts["n_evaluated"]}
 
 
 def summary_document(res: Results, ctx: Context, claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,8 +63,8 @@ def summary_document(res: Results, ctx: Context, claims: Mapping[str, Any]) -> d
     Returns:
         ``{test: {mIoU, mDice}, n: {test, scored}, claims: {held, not_held, inconclusive},
         skill: {method: ratio of means}}`` (pooled over replicate models, ``claims`` has
-        ``seeds``: ``n`` is ``{models, test, scored}``, test images per model and scored
-        image-model pairs, and every estimate the mean over the models);
+        ``seeds``: ``n`` is ``{models, scored}``, the scored image-model pairs, and every
+        estimate the mean over the models);
         without a scored image, ``why`` instead of ``skill``;
         ``refused: {method: reason}`` (short names) when a configured method was not run.
     """

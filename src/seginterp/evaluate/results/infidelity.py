@@ -104,6 +104,10 @@ def map_rows(sub: pd.DataFrame, key: Key, n_boot: int, seed: int) -> list[Row]:
     per_image = sub["skill"].to_numpy(dtype=np.float64)[moved]
     functions = sub["scored_function"].astype(str).value_counts()
     n = len(sub)
+    ceiling = []
+    if "ceiling_infidelity" in sub and sub["ceiling_infidelity"].notna().all():
+        ceil = sub["ceiling_infidelity"].to_numpy(dtype=np.float64)[moved]
+        ceiling.append(ratio(key.but(quantity="ceiling_skill"), ceil, zero[moved], n_boot, seed))
     return [
         estimate(key.but(quantity="infidelity"), infd, "mean", n_boot, seed),
         estimate(key.but(quantity="zero_infidelity"), zero, "mean", n_boot, seed),
@@ -117,6 +121,7 @@ def map_rows(sub: pd.DataFrame, key: Key, n_boot: int, seed: int) -> list[Row]:
             point(key.but(quantity="scored_function", function=f), float(functions[f]), n)
             for f in sorted(functions.index)
         ),
+        *ceiling,
     ]
 
 

@@ -22,7 +22,8 @@ class Measured:
     network order; ``methods``, ``layer_methods``: the methods the run explains with (they name
     the per-method claims when no image could be explained); ``counts``: the test images'
     counts (:func:`seginterp.evaluate.results.run.image_counts`; empty: no rows); ``refused``:
-    configured methods the model cannot run -> why.
+    configured methods the model cannot run -> why; ``baseline``: region rows of the
+    reference-based maps under the second baseline (:mod:`seginterp.evaluate.baseline`).
     """
 
     frag: pd.DataFrame
@@ -37,6 +38,7 @@ class Measured:
     layer_methods: Sequence[str] = ()
     counts: Mapping[str, Any] = field(default_factory=dict)
     refused: Mapping[str, str] = field(default_factory=dict)
+    baseline: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def sigma(self) -> float:
