@@ -155,8 +155,8 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     assert "seconds" not in pd.read_parquet(tmp_path / "eval" / "sensitivity.parquet")
     log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
     assert set(log["seconds"]) == {
-        "fragility", "regions", "sensitivity", "regions_null", "sanity", "map_mass", "results",
-        "figures", "total",
+        "fragility", "layer_fragility", "regions", "sensitivity", "regions_null",
+        "regions_baseline", "sanity", "map_mass", "results", "figures", "total",
     }  # fmt: skip
     layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())
@@ -194,10 +194,13 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     }
 
     df = pd.read_parquet(tmp_path / "eval" / "fragility.parquet")
-    # images × σ × normalize × (model maps + layer maps under 2 conventions)
-    assert len(df) == 3 * 2 * 2 * (3 + 2 * 2 * len(layers))
-    assert set(df["convention"]) == {"input", "activation", "paper_bilinear"}
-    assert set(df["id"]) == {"im0", "im2", "im3"}
+    act = pd.read_parquet(tmp_path / "eval" / "layer_fragility.parquet")
+    # images × σ × normalize × (model maps + layer maps under the paper's convention; layer maps
+    # in activation space in their own table, with their layer's gradient reference)
+    assert len(df) == 3 * 2 * 2 * (3 + 2 * len(layers)) and len(act) == 3 * 2 * 2 * 2 * len(layers)
+    assert set(df["convention"]) == {"input", "paper_bilinear"}
+    assert set(act["convention"]) == {"activation"} and act["ceiling_infidelity"].notna().all()
+    assert set(df["id"]) == set(act["id"]) == {"im0", "im2", "im3"}
     for name in ("maps.png", "layers_gradcam.png", "layers_deeplift.png"):
         with Image.open(plots / "figures" / name) as im:
             assert im.format == "PNG" and (plots / "figures" / name).stat().st_size > 0
