@@ -267,8 +267,10 @@ def test_launch_runs_one_or_n_processes(tmp_path):
     script = tmp_path / "who.py"
     script.write_text(
         "import os, sys\n"
-        "print('rank', os.environ.get('RANK', '-'), 'of', os.environ.get('WORLD_SIZE', '-'),"
-        " 'args', *sys.argv[1:])\n"
+        "line = ' '.join(['rank', os.environ.get('RANK', '-'), 'of',"
+        " os.environ.get('WORLD_SIZE', '-'), 'args', *sys.argv[1:]])\n"
+        # one write per process: two ranks share the pipe, and print() writes piece by piece
+        "os.write(1, (line + '\\n').encode())\n"
     )
     (tmp_path / "params.yaml").write_text("scale:\n  nproc_per_node: 2\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
