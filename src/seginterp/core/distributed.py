@@ -8,10 +8,8 @@ collectives are no-ops.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,33 +17,10 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
+from seginterp.core.launch import Launch, launched
+
 T = TypeVar("T")
 PART_POS = "_pos"  # column of a part that orders its rows in the merged table
-
-
-@dataclass(frozen=True)
-class Launch:
-    """What torchrun put in the environment (rank 0 of 1 when not under torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-
-def launched() -> Launch:
-    """Read ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` as set by torchrun."""
-    env = os.environ
-    if "RANK" not in env or "WORLD_SIZE" not in env:
-        return Launch()
-    try:
-        launch = Launch(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
-    except ValueError as e:
-        raise RuntimeError(f"bad torchrun environment: {e}") from e
-    if not 0 <= launch.rank < launch.world_size:
-        raise RuntimeError(
-            f"bad torchrun environment: RANK={launch.rank} WORLD_SIZE={launch.world_size}"
-        )
-    return launch
 
 
 def under_torchrun() -> bool:

@@ -19,16 +19,41 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 from seginterp.core.determinism import export_env, numerics
-from seginterp.core.distributed import launched
 
 PARAM = ("scale", "nproc_per_node")
 EXTRA_ENV = "SEGINTERP_TORCHRUN_ARGS"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What torchrun put in the environment (rank 0 of 1 when not under torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def launched() -> Launch:
+    """Read ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` as set by torchrun."""
+    env = os.environ
+    if "RANK" not in env or "WORLD_SIZE" not in env:
+        return Launch()
+    try:
+        launch = Launch(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
+    except ValueError as e:
+        raise RuntimeError(f"bad torchrun environment: {e}") from e
+    if not 0 <= launch.rank < launch.world_size:
+        raise RuntimeError(
+            f"bad torchrun environment: RANK={launch.rank} WORLD_SIZE={launch.world_size}"
+        )
+    return launch
 
 
 class LaunchError(ValueError):

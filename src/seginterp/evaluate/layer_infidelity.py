@@ -198,6 +198,7 @@ def layer_deltas(
     noise: Tensor,
     weights: Tensor,
     batch_size: int = 25,
+    fx: Tensor | None = None,
 ) -> Tensor:
     """``Δf_k = f(x) − f(x; A − ε_k)`` for several pixel-weight functions at once.
 
@@ -212,6 +213,8 @@ def layer_deltas(
         noise: (n, 1, h, w) perturbations ``ε`` of the layer output (broadcast over channels).
         weights: (m, H, W) pixel weights of the functions.
         batch_size: perturbed forwards per batch.
+        fx: (m,) ``f(x)`` of the functions when the caller has it (one forward per image, not
+            per layer); computed here when None.
 
     Returns:
         (n, m) float64 on the CPU.
@@ -226,8 +229,9 @@ def layer_deltas(
         with broadcast_batch(model, len(eps), within):
             return model(x)[:, 0].flatten(1).to(torch.float64) @ w.T  # (b, m)
 
+    if fx is None:
+        fx = function_values(model, x, weights)
     with subtract_from_output(module, holder):
-        fx = f(torch.zeros_like(noise[:1]), ())[0]
         within = _plan(f, noise[:2], [(), _parents(model, module)], (model,))
         if within == (model,):
             warnings.warn(
@@ -239,6 +243,13 @@ def layer_deltas(
             fx - f(noise[i : i + batch_size], within) for i in range(0, len(noise), batch_size)
         ]
     return torch.cat(deltas).cpu()
+
+
+@torch.no_grad()
+def function_values(model: nn.Module, x: Tensor, weights: Tensor) -> Tensor:
+    """(m,) float64 ``f_j(x) = Σ w_j · logits`` of the pixel weights ``weights`` (m, H, W)."""
+    w = weights.to(device=x.device, dtype=torch.float64).flatten(1)
+    return (model(x)[:, 0].flatten(1).to(torch.float64) @ w.T)[0]  # the shapes of layer_deltas
 
 
 def _plan(
@@ -295,8 +306,9 @@ def activation_records(
         by_layer.setdefault(m.key.layer, []).append(m)
     outputs = layer_outputs(model, x, {layer: modules[layer] for layer in by_layer})
     every = list(dict.fromkeys(m.function for m in maps))
-    gradients = layer_gradients(model, x, {k: modules[k] for k in by_layer},
-                                torch.stack([f.weights for f in every]))  # fmt: skip
+    every_weights = torch.stack([f.weights for f in every])
+    gradients = layer_gradients(model, x, {k: modules[k] for k in by_layer}, every_weights)
+    fx_every = function_values(model, x, every_weights)  # (m,): shared by every layer
     for layer, group in by_layer.items():
         module = modules[layer]
         a_rms = float(outputs[layer].double().pow(2).mean().sqrt())
@@ -309,8 +321,9 @@ def activation_records(
         for sigma in sigmas:
             scale = float(sigma) * a_rms / x_rms
             noise = std * scale
-            delta = layer_deltas(model, x, module, noise, weights, batch_size)  # (n, m)
-            ref = gradients[layer][[every.index(f) for f in functions]]  # (m, h, w)
+            rows = [every.index(f) for f in functions]
+            delta = layer_deltas(model, x, module, noise, weights, batch_size, fx_every[rows])
+            ref = gradients[layer][rows]  # (m, h, w)
             ceiling = infidelity_scores(projections(ref, noise), delta.T)
             for r in _records(group, functions, noise, delta, float(sigma), scale):
                 j = functions.index(next(m.function for m in group if m.key == r["key"]))

@@ -7,7 +7,7 @@ from evaluate.test_regions import _square
 from seginterp.evaluate.randomized import MapPair
 from seginterp.evaluate.regions import null_region_rows, region_masks
 from seginterp.evaluate.results.null import BAND_WHAT, DEPTH_WHAT, rows
-from seginterp.evaluate.results.table import Key, Results, frame
+from seginterp.evaluate.results.table import HOLM, Key, Results, frame
 from seginterp.evaluate.stats import PairSpec, paired_family, summary
 from seginterp.explain.store import MapKey
 
@@ -53,7 +53,7 @@ def test_band_tests_compare_the_trained_and_randomized_model():
     assert trained == summary(sub["trained"].to_numpy(), 100, 0)
     t, r = sub["trained"].to_numpy(), sub["randomized"].to_numpy()
     spec = PairSpec("trained", "randomized", t, r, BAND_WHAT, lower_is_better=False)
-    assert test == paired_family([spec])["trained_vs_randomized"]
+    assert test == {"stat": HOLM, **paired_family([spec])["trained_vs_randomized"]}
     enc1 = Key("regions_null", level="layer", method="gradcam", layer="encoder1")
     assert res.family(enc1, "band")["trained_vs_randomized"]["n"] == 8
 

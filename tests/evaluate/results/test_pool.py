@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from seginterp.evaluate.claims.verdicts import decide_first
 from seginterp.evaluate.results import table
 from seginterp.evaluate.results.pool import is_count, pool_tables, pooled_interval
 from seginterp.evaluate.results.table import Key, Results, estimate, frame, point
@@ -77,6 +78,11 @@ def test_a_difference_is_significant_only_when_every_replicate_finds_it() -> Non
     assert "in all 2 replicates" in t["verdict"]
     own = [Results(r).select(table.TEST)[0]["p_holm"] for r in (_replicate(0, 1), _replicate(0, 2))]
     assert t["p_holm"] == max(own)
+    assert t["stat"] == table.REPLICATES_MAX  # named for what it is, in the claims' why-texts
+    (single,) = Results(_replicate(0, 1)).family(Key("claim", name="x"), "claim").values()
+    (pooled,) = agree.family(Key("claim", name="x"), "claim").values()
+    assert "(Holm p=" in decide_first({"x": single})[1]
+    assert "(largest Holm p of the replicates=" in decide_first({"x": pooled})[1]
     split = Results(pool_tables([_replicate(0, 1), _replicate(0, 2, better_b=True)]))
     (t,) = split.select(table.TEST)
     assert t["better"] is None and t["p_holm"] == 1.0

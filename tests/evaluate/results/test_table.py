@@ -7,6 +7,7 @@ import pytest
 from seginterp.evaluate.results import table
 from seginterp.evaluate.results.table import (
     COLUMNS,
+    HOLM,
     Key,
     Results,
     estimate,
@@ -49,7 +50,7 @@ def test_estimates_and_tests_read_back_as_the_statistics_wrote_them(tmp_path):
     assert res.value(key.but(quantity="n_claim")) == 3.0
     assert res.value(key.but(quantity="absent")) is None
     family = res.family(key, "pairwise")
-    expected = paired_family(specs, 0.05)
+    expected = {k: {"stat": HOLM, **v} for k, v in paired_family(specs, 0.05).items()}
     assert family == expected
     assert list(family) == ["a_vs_b", "a_vs_c"] and family["a_vs_c"]["rank_sum_diff"] == 0.0
     (row,) = res.select(quantity="infidelity", method="saliency", stat="mean")

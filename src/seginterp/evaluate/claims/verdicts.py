@@ -12,7 +12,7 @@ import pandas as pd
 
 from seginterp.evaluate.claims.base import HELD, INCONCLUSIVE, NOT_HELD
 from seginterp.evaluate.results.measured import Measured
-from seginterp.evaluate.results.table import Key, Results
+from seginterp.evaluate.results.table import REPLICATES_MAX, Key, Results
 from seginterp.evaluate.stats import PairSpec
 
 NULL = "regions_null"
@@ -45,7 +45,8 @@ def decide(results: Mapping[str, Mapping[str, Any]], claimed: Mapping[str, str])
             untestable += 1
             parts.append(f"{head}too few images (n={r['n_nonzero']})")
             continue
-        p = f"Holm p={r['p_holm']:.2g}"
+        label = "largest Holm p of the replicates" if r.get("stat") == REPLICATES_MAX else "Holm p"
+        p = f"{label}={r['p_holm']:.2g}"
         if r["better"] is None:
             parts.append(f"{head}no significant difference ({p})")
         elif r["better"] == claimed[k]:

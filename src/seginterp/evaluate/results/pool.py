@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from seginterp.evaluate.results.table import KEY_COLUMNS, TEST, Results, Row, frame
+from seginterp.evaluate.results.table import (
+    KEY_COLUMNS,
+    REPLICATES_MAX,
+    TEST,
+    Results,
+    Row,
+    frame,
+)
 
 LEVEL = 0.95
 Z = float(sps.norm.ppf(0.5 + LEVEL / 2))
@@ -150,6 +157,7 @@ def pool_test(rows: Sequence[Row]) -> Row:
     testable = all(bool(r["testable"]) for r in rows)
     out = {
         **first,
+        "stat": REPLICATES_MAX,
         "n": _n(rows),
         "n_nonzero": _n(rows, "n_nonzero"),
         "statistic": None,

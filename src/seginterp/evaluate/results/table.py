@@ -29,6 +29,9 @@ from seginterp.evaluate.stats import PairSpec, median_summary, paired_family, ra
 ESTIMATE, TEST = "estimate", "test"
 STATS: tuple[str, ...] = ("mean", "median", "ratio_of_means", "point")
 """An estimate's statistic; the first three have a bootstrap interval (from 3 images)."""
+HOLM, REPLICATES_MAX = "holm", "replicates_max"
+"""A test's ``p_holm``: Holm-adjusted within its family over images; or, pooled
+(:mod:`seginterp.evaluate.results.pool`), the largest of the replicates' Holm-adjusted p."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def tests(key: Key, family: str, specs: Sequence[PairSpec], alpha: float) -> lis
     setting; each row's ``quantity`` is its spec's ``what``)."""
     out = []
     for r in paired_family(specs, alpha).values():
-        row = {"kind": TEST, **_key(key.but(quantity=r["what"])), "family": family}
+        row = {"kind": TEST, **_key(key.but(quantity=r["what"])), "stat": HOLM, "family": family}
         out.append({**row, **{c: r[c] for c in _TEST_FIELDS}})
     return out
 
@@ -218,4 +221,4 @@ class Results:
         the test's fields (:func:`seginterp.evaluate.stats.paired_family`'s order)."""
         where = {c: v for c, v in _key(key).items() if c != "quantity"}
         rows = self.select(TEST, family=family, **where)
-        return {f"{r['a']}_vs_{r['b']}": {c: r[c] for c in _TEST_FIELDS} for r in rows}
+        return {f"{r['a']}_vs_{r['b']}": {c: r[c] for c in ("stat", *_TEST_FIELDS)} for r in rows}
