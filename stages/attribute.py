@@ -2,13 +2,12 @@
 
 Writes <out>/<id>.npz per test image (the first ``max_images``) and the table (Parquet), one row
 per image × method × layer; the npz keys and the columns are described in
-``seginterp/explain/store.py``; the run's seconds (total, per map) go to logs/<D>/attribute.json,
-not an output. Images without a border keep their rows with their status
+``seginterp/explain/store.py``; the seconds (total, per map) go to logs/<D>/attribute-<seed>.json.
+Images without a border keep their rows with their status
 (``empty_prediction`` / ``full_prediction``), no map and null statistics. DeepLIFT and Integrated
 Gradients rows also carry ``delta_f`` = f(x) − f(x₀), ``completeness`` (what the map's sum
 equals: exact / approximate / partial) and ``completeness_residual`` = sum − delta_f.
 A method the model cannot run (DeepLIFT where not exact) has no rows; summary.json says why.
-
 Under torchrun, image i goes to rank i % world; every rank writes its npz files into rank 0's
 temporary output directory and its table rows to ``_parts/``; after a barrier rank 0 merges the
 rows in image order (the same table as one process) and removes ``_parts/``.
@@ -33,9 +32,10 @@ OUT = click.Path(path_type=Path)
 @input_dir("--borders", help="Borders directory (borders.npy, borders.parquet).")
 @click.option("--out", type=OUT, required=True, help="Output directory: one npz per image.")
 @click.option("--table", "table_path", type=OUT, required=True, help="Output Parquet table.")
+@click.option("--seed", type=int, help="The replicate's training seed (names the run log).")
 @click.option("--params", "params_path", default="params.yaml", help="Parameters file.")
 def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borders: Path,
-         out: Path, table_path: Path, params_path: str) -> None:  # fmt: skip
+         out: Path, table_path: Path, seed: int | None, params_path: str) -> None:  # fmt: skip
     """Explain the predicted segmentation of every test image of DATASET through its border."""
     import time
 
@@ -67,7 +67,7 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
         write_parquet(table_path, done.table)
     seconds = time.perf_counter() - t0
     write_runlog(dataset, "attribute", {"seconds": seconds, "refused": done.refused,
-                                        "seconds_per_image": done.seconds_per_image})  # fmt: skip
+                 "seconds_per_image": done.seconds_per_image}, seed=seed)  # fmt: skip
     for method, reason in done.refused.items():
         click.echo(f"{dataset}: {method} skipped: {reason}", err=True)
     click.echo(

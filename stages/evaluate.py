@@ -4,8 +4,8 @@ Writes <out>/{fragility,sensitivity,regions,sanity,regions_null}.parquet (per im
 <out>/results.parquet (every estimate and test), <metrics-dir>/{fragility,regions,sanity,
 claims,summary,methods}.json, claims.md (the paper's claims with a verdict each) and, under
 <plots-dir>, figures/*.png and the per-layer vega tables (see :mod:`seginterp.evaluate.run`).
-Under torchrun the images are sharded across ranks and rank 0 writes everything; the outputs
-equal those of one process. The seconds of each part go to logs/<D>/evaluate.json.
+Under torchrun the images are sharded across ranks and rank 0 writes everything (the outputs of
+one process). The seconds of each part go to logs/<D>/evaluate-<seed>.json.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ OUT = click.Path(path_type=Path)
 @click.option("--plots-dir", type=OUT, required=True, help="Directory for figures and plots.")
 @click.option("--paper", default=None, help="Paper dataset whose figures the claims quote "
               "(kvasir-seg, ham10000; default: DATASET; others: none).")  # fmt: skip
-@click.option("--params", "params_path", default="params.yaml", show_default=True,
-              help="Parameters file.")  # fmt: skip
+@click.option("--seed", type=int, help="The replicate's training seed (names the run log).")
+@click.option("--params", "params_path", default="params.yaml", help="Parameters file.")
 def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borders: Path,
          attributions: Path, table_path: Path, out: Path, metrics_dir: Path, plots_dir: Path,
-         paper: str | None, params_path: str) -> None:  # fmt: skip
+         paper: str | None, seed: int | None, params_path: str) -> None:  # fmt: skip
     """Score the border explanations of DATASET: fragility, regions, sanity, claims, figures."""
     import logging
 
@@ -72,7 +72,7 @@ def main(dataset: str, prepared: Path, model_dir: Path, predictions: Path, borde
         write_json(metrics_dir / f"{name}.json", document)
     with atomic_path(metrics_dir / "claims.md") as tmp:
         tmp.write_text(result.claims_md)
-    write_runlog(dataset, "evaluate", {"seconds": result.seconds})
+    write_runlog(dataset, "evaluate", {"seconds": result.seconds}, seed=seed)
     click.echo(result.summary(dataset))
 
 

@@ -23,7 +23,7 @@ from seginterp.core.cli import input_dir
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
 @input_dir("--prepared", help="Prepared data folder (the preprocess stage's output).")
 @click.option("--seed", type=int, default=None,
-              help="Training seed (the replicate; default: <D>.train.seed, else 0).")  # fmt: skip
+              help="Training seed of the replicate (default 0); names its run log.")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
 @click.option("--live", type=click.Path(path_type=Path), required=True, help="dvclive directory.")
 @click.option(
@@ -61,7 +61,7 @@ def main(dataset: str, prepared: Path, seed: int | None, out: Path, live: Path,
     result, summary = done
     write_json(out / "train.json", summary)
     facts = {"seconds": result.seconds, "resumed_from_epoch": result.resumed_from}
-    write_runlog(dataset, "train" if seed is None else f"train-{seed}", facts)
+    write_runlog(dataset, "train", facts, seed=seed)
     click.echo(
         f"{dataset}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch} "
         f"({result.seconds:.1f} s)"
