@@ -1,0 +1,1 @@
+"""Shared plumbing of every stage: params, determinism, I/O, run logs, torchrun, registries."""

@@ -1,0 +1,1 @@
+"""Data: sources (download, unpack), mask decoding, preprocessing and the prepared arrays."""

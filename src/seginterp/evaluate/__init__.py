@@ -1,0 +1,1 @@
+"""Evaluate: measure (one module per metric), results (one table), render (documents)."""

@@ -1,0 +1,1 @@
+"""Border explanations: the attribution methods, layers, shared passes and the engine."""

@@ -1,0 +1,1 @@
+"""The model: architectures, training, checkpoints and predictions."""

@@ -1,0 +1,1 @@
+"""The report: README results block, HTML report and the architecture comparison."""

@@ -1,0 +1,1 @@
+"""The data sources, one module each, named in :mod:`.registry`."""

@@ -1,0 +1,1 @@
+"""The attribution methods, one module each, named in :mod:`seginterp.explain.registry`."""
