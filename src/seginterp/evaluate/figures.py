@@ -109,11 +109,13 @@ def _overlay(ax: Any, image: np.ndarray, attr: np.ndarray, scale: float) -> Any:
     return cb
 
 
-def outline_masks(ax: Any, truth: np.ndarray, pred: np.ndarray) -> list[Any]:
-    """Outline ``truth`` (green) and ``pred`` (magenta, dashed), (H, W) masks, on ``ax``; returns
-    the contour sets drawn (none for a mask that is all 0 or all 1)."""
+def outline_masks(ax: Any, truth: np.ndarray | None, pred: np.ndarray) -> list[Any]:
+    """Outline ``truth`` (green; None: unknown) and ``pred`` (magenta, dashed), (H, W) masks, on
+    ``ax``; returns the contour sets drawn (none for a mask that is all 0 or all 1)."""
     drawn = []
     for mask, colour, style in ((truth, TRUTH_COLOUR, "solid"), (pred, PRED_COLOUR, "dashed")):
+        if mask is None:
+            continue
         m = np.asarray(mask, dtype=float)
         if m.min() < 0.5 < m.max():
             drawn.append(
@@ -167,12 +169,13 @@ def _save(fig: Any, path: str | Path) -> None:
 
 @dataclass
 class ImageRow:
-    """One image of :func:`image_rows_figure`: arrays (H, W[, 3]), maps name -> (C|-, H, W),
-    and optionally each map's mode (name -> ``exact`` / ``one-pass`` / ``sampled(K)``)."""
+    """One image of :func:`image_rows_figure`: arrays (H, W[, 3]) (``truth`` None: no ground
+    truth), maps name -> (C|-, H, W), and optionally each map's mode (name -> ``exact`` /
+    ``one-pass`` / ``sampled(K)``)."""
 
     image_id: str
     image: np.ndarray
-    truth: np.ndarray
+    truth: np.ndarray | None
     pred: np.ndarray
     border: np.ndarray
     maps: dict[str, np.ndarray] = field(default_factory=dict)
@@ -184,8 +187,12 @@ def _masks_panels(ax: Any, row: ImageRow) -> None:
     ax[0].imshow(_rgb(row.image), interpolation="nearest")
     outline_masks(ax[0], row.truth, row.pred)
     ax[0].set_title(row.image_id, fontsize=8)
-    ax[1].imshow(np.asarray(row.truth, dtype=float), cmap="gray", vmin=0, vmax=1)
-    ax[1].set_title("ground truth", fontsize=8)
+    if row.truth is None:
+        ax[1].axis("off")
+        ax[1].text(0.5, 0.5, "no ground truth", ha="center", va="center", fontsize=8)
+    else:
+        ax[1].imshow(np.asarray(row.truth, dtype=float), cmap="gray", vmin=0, vmax=1)
+        ax[1].set_title("ground truth", fontsize=8)
     ax[2].imshow(np.asarray(row.pred, dtype=float), cmap="gray", vmin=0, vmax=1)
     b = np.asarray(row.border, dtype=bool)
     edge = np.zeros((*b.shape, 4))
