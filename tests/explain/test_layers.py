@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from explain.captum_ref import DEC, random_unet
@@ -177,8 +179,10 @@ def test_attribute_layers_all_is_validated_and_resolved_by_the_explainer():
     model = random_unet("resnet18")
     ex = Explainer(model, cfg)
     assert ex.cfg.layers == UNET_LAYERS
-    assert ex.cfg.guided_gradcam_layer == "decoder5"  # the default `last`, resolved
     assert [layer for _, layer in ex.requests] == list(UNET_LAYERS)
+    assert ex.cfg.guided_gradcam_layer == "last"  # unused: Guided Grad-CAM is not run
+    cam = Explainer(model, dataclasses.replace(cfg, methods=("guided_gradcam",)))
+    assert cam.cfg.guided_gradcam_layer == "decoder5"  # the default `last`, resolved
 
 
 def test_an_unregistered_smp_architecture_is_refused():

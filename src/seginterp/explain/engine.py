@@ -101,7 +101,9 @@ class Explainer:
         cfg = replace(  # `all` and `last`: this model's
             cfg,
             layers=resolve_layers(cfg.layers, model),
-            guided_gradcam_layer=resolve_layer(cfg.guided_gradcam_layer, model),
+            guided_gradcam_layer=resolve_layer(cfg.guided_gradcam_layer, model)
+            if "guided_gradcam" in cfg.methods
+            else cfg.guided_gradcam_layer,
         )
         safe = model if is_captum_safe(model) else captum_safe(model)
         cfg, self.refused = runnable_methods(cfg, safe)

@@ -221,14 +221,19 @@ def layer_table(model: nn.Module) -> dict[str, str]:
     return table | _DECODERS[cls](model.decoder)
 
 
+def is_module_path(name: str) -> bool:
+    """A layer given by its module path in the model (``decoder.blocks.2``: it has a dot), for
+    models without a layer table; other names are layer names (:data:`LAYERS`)."""
+    return "." in name
+
+
 def resolve_layers(layers: tuple[str, ...] | str, model: nn.Module) -> tuple[str, ...]:
     """``attribute.layers`` for ``model``: ``all`` = every name of :func:`layer_table`; a list is
     checked name by name (unknown names and names this model lacks list the valid ones)."""
-    table = layer_table(model)
     if layers == "all":
-        return tuple(table)
+        return tuple(layer_table(model))
     for name in layers:
-        _check_present(name, table)
+        get_layer(model, name)
     return tuple(layers)
 
 
@@ -253,7 +258,7 @@ def resolve_layer(name: str, model: nn.Module) -> str:
     (unknown names and names this model lacks list the valid ones)."""
     if name == HEAD_INPUT:
         return head_input(model)
-    _check_present(name, layer_table(model))
+    get_layer(model, name)
     return name
 
 
@@ -266,7 +271,16 @@ def _check_present(name: str, table: dict[str, str]) -> None:
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The module for layer ``name``; unknown or absent names list the valid ones."""
+    """The module for layer ``name`` (a layer name, or a module path); unknown or absent names
+    list the valid ones."""
+    if is_module_path(name):
+        try:
+            return model.get_submodule(name)
+        except AttributeError:
+            top = ", ".join(n for n, _ in model.named_children())
+            raise UnsupportedEncoderError(
+                f"module path {name!r} does not exist in this model; its top-level modules: {top}"
+            ) from None
     LAYERS.get(name)  # unknown name -> UnknownNameError listing all names
     table = layer_table(model)
     _check_present(name, table)
