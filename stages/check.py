@@ -4,7 +4,8 @@ Every other stage depends on <out>, so a bad value anywhere in params.yaml stops
 here, with one line per problem and no traceback. <out> has the same bytes whenever the params
 are valid: changing a param reruns only the stages that read it. <watch> fingerprints the user's
 files the download reads (a `folder` source, a local archive; `seginterp.data.watch`): `download`
-depends on it, so changing those files reruns `download` (DVC cannot watch a path held in a param).
+depends on it, so changing those files reruns `download` (DVC cannot watch a path held in a param);
+<pretrained> fingerprints `model.pretrained` likewise, for `train`.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ import click
     required=True,
     help="Fingerprint of the user's files the download reads (JSON).",
 )
+@click.option("--pretrained", "model_file", type=click.Path(path_type=Path), required=True,
+              help="Fingerprint of the imported model.pretrained (JSON).")  # fmt: skip
 @click.option(
     "--params", "params_path", default="params.yaml", show_default=True, help="The params file."
 )
-def main(dataset: str, out: Path, watch_file: Path, params_path: str) -> None:
+def main(dataset: str, out: Path, watch_file: Path, model_file: Path, params_path: str) -> None:
     """Check every section of DATASET in params.yaml; one line per problem."""
     from seginterp.check import check_dataset, checked_text
     from seginterp.core.io import atomic_path
     from seginterp.core.params import ParamsError, load_params, stage_section
     from seginterp.data.sources.registry import parse_download
-    from seginterp.data.watch import write_fingerprint
+    from seginterp.data.watch import write_fingerprint, write_model_fingerprint
+    from seginterp.model.net import ModelConfig
 
     try:
         params = load_params(params_path)
@@ -46,6 +50,8 @@ def main(dataset: str, out: Path, watch_file: Path, params_path: str) -> None:
         raise click.ClickException("\n".join(errors))
     source, cfg = parse_download(stage_section(params, dataset, "download"), dataset)
     n = write_fingerprint(source, cfg, watch_file, watch_file.parent / "downloads")
+    pretrained = ModelConfig.from_params(params, dataset).pretrained
+    write_model_fingerprint(pretrained, model_file, watch_file.parent / "downloads")
     with atomic_path(out) as tmp:
         tmp.write_text(checked_text(dataset))
     click.echo(f"{dataset}: params checked; {n} user file(s) fingerprinted")

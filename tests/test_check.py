@@ -33,7 +33,9 @@ def test_the_project_params_are_valid() -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("train", "epochs", -1, "synthetic.train.epochs must be >= 1, got -1"),
+        ("train", "epochs", -1, "synthetic.train.epochs must be >= 0 (0: an imported model"),
+        ("train", "epochs", 0, "synthetic.train: epochs 0 keeps an imported model: set model.pre"),
+        ("model", "pretrained", "nope.pt", "synthetic.model: pretrained 'nope.pt': no such file"),
         ("train", "lr_schedule", "step", "synthetic.train.lr_schedule must be one of none, pla"),
         ("train", "num_workers", "many", "synthetic.train.num_workers must be >= 0 or auto, g"),
         ("train", "checkpoint_every", 0, "synthetic.train.checkpoint_every must be >= 1, got 0"),
@@ -55,7 +57,7 @@ def test_each_bad_param_is_one_clear_line(section, key, value, expected) -> None
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    p = _with("train", "epochs", 0)
+    p = _with("train", "epochs", -1)
     p["synthetic"]["predict"]["threshold"] = 2.0
     assert [e.split(":")[0].split(".")[1] for e in check_dataset(p, "synthetic")] == [
         "train",
@@ -69,10 +71,10 @@ def test_stage_exits_with_the_lines_and_no_traceback(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump(_with("train", "epochs", -1)))
     out = tmp_path / "checked"
     args = ["--dataset", "synthetic", "--out", str(out), "--watch", str(tmp_path / "w.json")]
-    args += ["--params"]
+    args += ["--pretrained", str(tmp_path / "m.json"), "--params"]
     r = CliRunner().invoke(cmd, [*args, str(bad)])
     assert r.exit_code == 1 and not out.exists()
-    assert r.output == "Error: synthetic.train.epochs must be >= 1, got -1\n"
+    assert r.output.startswith("Error: synthetic.train.epochs must be >= 0 (0: an imported")
     assert "Traceback" not in r.output
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(PARAMS))
@@ -99,9 +101,13 @@ def test_dvc_reruns_download_when_the_folder_changes(tmp_path: Path) -> None:
                 "foreach": "${datasets}",
                 "do": {
                     "cmd": f"{py} {check} --dataset ${{item}} --out data/${{item}}/checked "
-                    "--watch data/${item}/watched.json",
+                    "--watch data/${item}/watched.json --pretrained data/${item}/pretrained.json",
                     "always_changed": True,
-                    "outs": ["data/${item}/checked", "data/${item}/watched.json"],
+                    "outs": [
+                        "data/${item}/checked",
+                        "data/${item}/watched.json",
+                        "data/${item}/pretrained.json",
+                    ],
                 },
             },
             "download": {

@@ -15,8 +15,10 @@ training starts, not after.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -120,6 +122,24 @@ def _note_refused(acfg: AttributeConfig, model: nn.Module, dataset: str, arch: s
                     dataset, method, arch, reason)  # fmt: skip
 
 
+def _check_pretrained(built: dict[str, Any], params: Mapping[str, Any], dataset: str) -> list[str]:
+    """``model.pretrained`` exists; ``train.epochs: 0`` (keep it as it is) needs one; replicates
+    of an untrained import are one model (a warning)."""
+    model, train = built.get("model"), built.get("train")
+    pretrained = getattr(model, "pretrained", None)
+    if pretrained is not None and not Path(pretrained).exists():
+        return [f"{dataset}.model: pretrained {pretrained!r}: no such file or folder"]
+    if train is None or train.epochs > 0:
+        return []
+    if pretrained is None:
+        return [f"{dataset}.train: epochs 0 keeps an imported model: set model.pretrained"]
+    with contextlib.suppress(ValueError):  # a bad replicates list is reported by itself
+        if len(replicate_seeds(params)) > 1:
+            log.warning("%s: train.epochs 0 imports %s unchanged: every replicate is the same "
+                        "model (set replicates: [0])", dataset, pretrained)  # fmt: skip
+    return []
+
+
 def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
     """One line per problem in ``params[dataset]`` (empty: every stage can start)."""
     if dataset not in (params.get("datasets") or []):
@@ -140,6 +160,7 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
                 _note_refused(built[section], built["model_meta"], dataset, arch)
         except (ValueError, TypeError, KeyError) as err:  # ParamsError, UnknownNameError too
             errors.append(_one_line(dataset, section, err))
+    errors += _check_pretrained(built, params, dataset)
     try:
         check_nproc((params.get("scale") or {}).get("nproc_per_node", 1), "nproc_per_node")
         cpu_threads(params)

@@ -58,3 +58,26 @@ def test_what_cannot_be_read_is_refused_with_one_line(tmp_path):
     torch.save({"w": [1, 2]}, tmp_path / "odd.pt")
     with pytest.raises(ModelFormatError, match=r"neither a seginterp model\.pt nor a state_dict"):
         read_model(tmp_path / "odd.pt")
+
+
+def test_import_for_the_pipeline_checks_the_params_model(tmp_path):
+    from seginterp.model.external import import_pretrained, weights_sha256
+
+    cfg = ModelConfig(decoder_channels=DEC)
+    torch.manual_seed(0)
+    kwargs = dict(encoder_weights=None, decoder_channels=DEC)
+    smp.Unet("resnet18", **kwargs).save_pretrained(tmp_path / "same")
+    state, sha = import_pretrained(
+        ModelConfig(decoder_channels=DEC, pretrained=str(tmp_path / "same")), 64
+    )
+    assert sha == weights_sha256(tmp_path / "same") and len(sha) == 64
+    ours = build_model(cfg)
+    ours.load_state_dict(state)
+    smp.Unet("resnet18", decoder_interpolation="bilinear", **kwargs).save_pretrained(
+        tmp_path / "bi"
+    )
+    with pytest.raises(ModelFormatError, match="computes other logits"):
+        import_pretrained(ModelConfig(decoder_channels=DEC, pretrained=str(tmp_path / "bi")), 64)
+    smp.Unet("resnet18", classes=3, **kwargs).save_pretrained(tmp_path / "three")
+    with pytest.raises(ModelFormatError, match=r"model.pretrained .*three: the weights do not fit"):
+        import_pretrained(ModelConfig(decoder_channels=DEC, pretrained=str(tmp_path / "three")), 64)

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 from pathlib import Path
 
@@ -204,3 +205,29 @@ def test_worker_count_does_not_change_the_run(tmp_path, monkeypatch):
     assert seeds == [3 * 100_003 + e for e in range(3)]
     c = run(tmp_path / "auto", cfg(epochs=3, num_workers="auto", augment=aug))
     assert c.history == a.history
+
+
+def test_imported_weights_are_kept_with_zero_epochs_and_fine_tuned_otherwise(tmp_path):
+    from seginterp.model.external import import_pretrained
+    from seginterp.model.net import build_model, save_model
+
+    torch.manual_seed(7)
+    theirs = build_model(TINY).eval()
+    save_model(tmp_path / "theirs.pt", theirs, TINY)
+    init = import_pretrained(dataclasses.replace(TINY, pretrained=str(tmp_path / "theirs.pt")), 32)
+    seen = []
+    kept = train(TINY, cfg(epochs=0), blobs(12, seed=1), blobs(4, seed=2), tmp_path / "k.pt",
+                 tmp_path / "resume" / "k.pt", lambda e, m: seen.append((e, sorted(m))), False,
+                 init=init)  # fmt: skip
+    model, _, extra = load_model(tmp_path / "k.pt")
+    for k, v in theirs.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k  # no training step: the same weights
+    assert seen == [(-1, ["val/dice", "val/iou", "val/loss"])] and extra["epochs"] == 0
+    assert kept.best_epoch == 0 and kept.best_val_iou == kept.history[0]["val/iou"]
+    assert not (tmp_path / "resume" / "k.pt").exists()
+    tuned = train(TINY, cfg(epochs=1), blobs(12, seed=1), blobs(4, seed=2), tmp_path / "t.pt",
+                  tmp_path / "resume" / "t.pt", None, False, init=init)  # fmt: skip
+    scratch = run(tmp_path / "s", cfg(epochs=1))
+    assert tuned.history != scratch.history  # fine-tuned from the import, not from random
+    with pytest.raises(TrainingError, match="epochs 0 keeps an imported model"):
+        run(tmp_path / "z", cfg(epochs=0))

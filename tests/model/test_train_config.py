@@ -6,7 +6,7 @@ from seginterp.model.train_config import TrainConfig, auto_workers, build_schedu
 
 def test_bad_config_values_are_errors():
     with pytest.raises(ValueError, match="epochs"):
-        TrainConfig(epochs=0)
+        TrainConfig(epochs=-1)
     for bad in (-1, "many"):
         with pytest.raises(ValueError, match="num_workers must be >= 0 or auto"):
             TrainConfig(num_workers=bad)

@@ -1,4 +1,5 @@
-"""Fingerprint of the user's files a download reads (written by the ``check`` stage).
+"""Fingerprints of the user's files a download reads and of an imported model (written by the
+``check`` stage).
 
 DVC only watches the paths dvc.yaml names, and a ``folder`` source's ``path`` (or a local
 ``archive`` without a pinned sha256) is a param, not a path DVC knows. The ``check`` stage
@@ -65,3 +66,12 @@ def write_fingerprint(source: Source, cfg: Any, out: Path, cache_dir: Path | Non
     files = fingerprint(paths, Path(cache_dir) / CACHE_NAME if cache_dir else None)
     write_json(Path(out), {"source": source.name, "watched": files})
     return sum(len(v) if isinstance(v, dict) else v is not None for v in files.values())
+
+
+def write_model_fingerprint(pretrained: str | None, out: Path, cache_dir: Path | None) -> None:
+    """Write the fingerprint of ``<D>.model.pretrained`` (a file or a save_pretrained folder;
+    ``{}`` when null) to ``out`` (JSON): ``train`` depends on it, so a changed checkpoint
+    imports it again."""
+    paths = [Path(pretrained)] if pretrained else []
+    files = fingerprint(paths, Path(cache_dir) / CACHE_NAME if cache_dir else None)
+    write_json(Path(out), {"pretrained": files})

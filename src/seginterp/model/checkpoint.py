@@ -42,14 +42,18 @@ class Progress:
     resumed_from: int | None = None
 
 
-def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, train_images: np.ndarray) -> str:
-    """Hash of what a resume checkpoint must agree with: both configs and the training data."""
+def fingerprint(
+    model_cfg: ModelConfig, cfg: TrainConfig, train_images: np.ndarray, init: str | None = None
+) -> str:
+    """Hash of what a resume checkpoint must agree with: both configs, the training data and the
+    SHA-256 ``init`` of the imported weights training starts from (None: random init)."""
     train = to_dict(cfg)
     del train["num_workers"], train["checkpoint_every"]
     if not cfg.epoch_dependent:
         del train["epochs"]
     h = hashlib.sha256()
-    h.update(json.dumps([to_dict(model_cfg), train], sort_keys=True).encode())
+    built = [model_cfg.build_dict(), train] + ([init] if init is not None else [])
+    h.update(json.dumps(built, sort_keys=True).encode())
     h.update(str(train_images.shape).encode())
     step = max(1, len(train_images) // 16)
     h.update(np.ascontiguousarray(train_images[::step]).tobytes())

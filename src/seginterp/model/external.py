@@ -12,6 +12,8 @@ how to save its ``state_dict`` instead. Pretrained encoder weights are never dow
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import pickle
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from seginterp.model.architectures import ARCHITECTURES, smp_kwargs
+from seginterp.model.net import ModelConfig, build_model, load_model
 
 
 class ModelFormatError(ValueError):
@@ -79,8 +82,6 @@ def read_model(path: str | Path, build: Build | None = None) -> nn.Module:
         raise ModelFormatError(f"{path}: no such model file or directory")
     payload = _torch_load(path)
     if isinstance(payload, dict) and payload.get("format") == "seginterp.model/1":
-        from seginterp.model.net import load_model
-
         return load_model(path)[0]
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]  # a training checkpoint that nests it
@@ -150,3 +151,46 @@ def _smp_directory(path: Path) -> nn.Module:
     if model is None:
         raise ModelFormatError(f"{config}: {cls!r} is not a segmentation-models-pytorch class")
     return model.from_pretrained(path, encoder_weights=None).eval()
+
+
+def import_pretrained(cfg: ModelConfig, image_size: int) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights of ``cfg.pretrained`` for the model ``cfg`` builds, and their SHA-256.
+
+    The file is read in any of the three formats (a state_dict as ``cfg`` describes it), loaded
+    key by key into :func:`~seginterp.model.net.build_model` of ``cfg``, and both must give the
+    same (1, 1, S, S) logits for a seeded ``image_size`` px input: a checkpoint of another
+    architecture, encoder, class count or decoder is refused, saying which.
+    """
+    if cfg.pretrained is None:
+        raise ValueError("model.pretrained is null: there is nothing to import")
+    path, where = Path(cfg.pretrained), f"model.pretrained {cfg.pretrained}"
+    theirs = read_model(path, Build(cfg.architecture, cfg.encoder, 1, cfg.decoder_channels))
+    ours = build_model(dataclasses.replace(cfg, encoder_weights=None, pretrained=None))
+    load_weights(ours, theirs.state_dict(), where)
+    x = torch.rand(1, cfg.in_channels, image_size, image_size,
+                   generator=torch.Generator().manual_seed(0))  # fmt: skip
+    try:
+        with torch.no_grad():
+            want, got = theirs.eval()(x), ours.eval()(x)
+    except RuntimeError as err:
+        raise ModelFormatError(f"{where}: cannot run on {image_size} px inputs: {err}") from None
+    if want.shape != got.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+        raise ModelFormatError(
+            f"{where}: the checkpoint's model computes other logits than the model "
+            f"{cfg.architecture}/{cfg.encoder} of params.yaml with the same weights; set the "
+            "model section to the checkpoint's (decoder channels, interpolation, attention)"
+        )
+    return {k: v.detach().clone() for k, v in ours.state_dict().items()}, weights_sha256(path)
+
+
+def weights_sha256(path: Path) -> str:
+    """SHA-256 of a model file, or of a folder's files (names and bytes, in name order)."""
+    h = hashlib.sha256()
+    files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(f.name.encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()

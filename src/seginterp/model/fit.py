@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from seginterp.core import distributed as dist
-from seginterp.core.params import to_dict
 from seginterp.data.prepared import load_split
+from seginterp.model.external import import_pretrained
 from seginterp.model.net import ModelConfig, resolve_device
 from seginterp.model.train import EpochCallback, TrainConfig, TrainResult, train
 
@@ -50,7 +50,7 @@ def kept_summary(result: TrainResult) -> dict[str, Any]:
             node = node.setdefault(p, {})
         node[leaf] = value
     summary["kept_epoch"] = result.best_epoch
-    summary["epochs_run"] = len(result.history)
+    summary["epochs_run"] = sum("train/loss" in h for h in result.history)
     summary["step"] = result.best_epoch
     return summary
 
@@ -71,6 +71,7 @@ def fit(
     """
     tr_x, tr_y, _ = load_split(prepared_dir, "train")
     va_x, va_y, _ = load_split(prepared_dir, "val")
+    init = None if model_cfg.pretrained is None else import_pretrained(model_cfg, tr_x.shape[1])
     with dist.process_group(resolve_device(cfg.device)):
         main_rank = dist.is_main()
         level = logging.INFO if main_rank else logging.WARNING
@@ -81,7 +82,7 @@ def fit(
             live, on_epoch = _live_logger(stack, live_dir) if main_rank else (None, None)
             result = train(
                 model_cfg, cfg, (tr_x, tr_y), (va_x, va_y), model_path=out_dir / "model.pt",
-                checkpoint_path=resume_dir / "last.pt", on_epoch=on_epoch,
+                checkpoint_path=resume_dir / "last.pt", on_epoch=on_epoch, init=init,
             )  # fmt: skip
             if live is not None:
                 live.summary = kept_summary(result)
@@ -93,6 +94,8 @@ def fit(
         "epochs": cfg.epochs,
         "n_train": len(tr_x),
         "n_val": len(va_x),
-        "model": to_dict(model_cfg),
+        "model": model_cfg.build_dict(),
     }
+    if init is not None:
+        summary["pretrained"] = {"path": model_cfg.pretrained, "sha256": init[1]}
     return result, summary

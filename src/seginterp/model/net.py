@@ -35,11 +35,24 @@ class ModelConfig(StageConfig):
     encoder_weights: str | None = None
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 8)
     in_channels: int = 3
+    pretrained: str | None = None
+    """A model trained elsewhere that ``train`` imports (:mod:`seginterp.model.external`):
+    this architecture's weights, as a model.pt, an smp save_pretrained folder or a state_dict."""
 
     def __post_init__(self) -> None:
         if len(self.decoder_channels) < 1 or any(c <= 0 for c in self.decoder_channels):
             raise ValueError(f"decoder_channels must be positive ints, got {self.decoder_channels}")
         smp_kwargs(self.architecture, self.decoder_channels)  # unknown name: lists valid ones
+        if self.pretrained is not None and not (
+            isinstance(self.pretrained, str) and self.pretrained
+        ):
+            raise ValueError(f"model.pretrained must be a path or null, got {self.pretrained!r}")
+
+    def build_dict(self) -> dict[str, Any]:
+        """What builds the model (saved with it): every field but ``pretrained``."""
+        out = to_dict(self)
+        del out["pretrained"]
+        return out
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -76,7 +89,7 @@ def save_model(path: str | Path, model: nn.Module, cfg: ModelConfig, **extra: An
     """Save the state_dict together with the exact config that builds it (atomic)."""
     payload = {
         "format": "seginterp.model/1",
-        "config": to_dict(cfg),
+        "config": cfg.build_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra,
     }

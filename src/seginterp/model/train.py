@@ -41,7 +41,11 @@ from seginterp.model.train_config import TrainConfig, build_scheduler
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-"""Called after each epoch: the 0-based epoch and its metrics (``train/…``, ``val/…``, ``lr``)."""
+"""Called after each epoch: the 0-based epoch and its metrics (``train/…``, ``val/…``, ``lr``);
+epoch -1 is the imported model's validation when ``epochs`` is 0."""
+Init = tuple[dict[str, torch.Tensor], str]
+"""Imported weights training starts from, and their SHA-256
+(:func:`~seginterp.model.external.import_pretrained`)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -62,17 +66,21 @@ class TrainResult:
     seconds: float
 
 
-def _setup(model_cfg: ModelConfig, cfg: TrainConfig, tr_x: np.ndarray) -> Run:
-    """Device, rank, seeded model, optimizer and grad scaler of a new run."""
+def _setup(model_cfg: ModelConfig, cfg: TrainConfig, tr_x: np.ndarray, init: Init | None) -> Run:
+    """Device, rank, seeded model (``init``'s weights when given), optimizer and grad scaler of
+    a new run."""
     device = dist.local_device(resolve_device(cfg.device))
     rank, world, main = dist.rank(), dist.world_size(), dist.is_main()
     use_amp = cfg.amp and device.type == "cuda"
     seed_everything(cfg.seed)
-    net = build_model(model_cfg).to(device)
+    net = build_model(model_cfg)
+    if init is not None:
+        net.load_state_dict(init[0])
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     scheduler = build_scheduler(cfg, opt)
-    fp = fingerprint(model_cfg, cfg, tr_x)
+    fp = fingerprint(model_cfg, cfg, tr_x, init[1] if init is not None else None)
     return Run(cfg, device, rank, world, main, use_amp, net, opt, scaler, scheduler, fp)
 
 
@@ -121,7 +129,7 @@ def _save_best(
 ) -> None:
     """Save the best weights as the model (rank 0); all ranks wait. The checkpoint stays: a run
     with more epochs continues from it."""
-    if state.best_epoch < 0:  # pragma: no cover - epochs >= 1 always sets it
+    if not state.history:  # pragma: no cover - every run validates at least once
         raise TrainingError("no epoch completed")
     if run.main:
         if state.best_state is None:  # pragma: no cover - rank 0 keeps it when best_epoch >= 0
@@ -138,6 +146,25 @@ def _save_best(
     dist.barrier()  # the model exists before any rank returns
 
 
+def _keep_imported(
+    run: Run,
+    val_data: Arrays,
+    model_cfg: ModelConfig,
+    model_path: Path,
+    checkpoint_path: Path,
+    on_epoch: EpochCallback | None,
+    t0: float,
+) -> TrainResult:
+    """``epochs: 0``: the imported weights are the model, validated once (epoch 0), no step."""
+    metrics = validate(run, val_data)
+    state = Progress(history=[metrics], best_iou=metrics["val/iou"], best_epoch=-1)
+    state.best_state = run.net.state_dict() if run.main else None
+    if on_epoch is not None:
+        on_epoch(-1, metrics)
+    _save_best(run, state, model_cfg, model_path, checkpoint_path)
+    return TrainResult(0, metrics["val/iou"], [metrics], None, time.perf_counter() - t0)
+
+
 def train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
@@ -147,8 +174,12 @@ def train(
     checkpoint_path: Path,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    init: Init | None = None,
 ) -> TrainResult:
     """Train a U-Net; keep the best-validation-IoU model at ``model_path``.
+
+    Training starts from ``init`` (imported weights and their SHA-256) when given; with
+    ``cfg.epochs`` 0 no step is taken: those weights are validated once and saved as the model.
 
     A resumable checkpoint is written to ``checkpoint_path`` every ``cfg.checkpoint_every``
     epochs and after the last one, and kept after a successful run (an interrupted run repeats
@@ -169,7 +200,11 @@ def train(
     (tr_x, tr_y), (va_x, _) = train_data, val_data
     if len(tr_x) == 0 or len(va_x) == 0:
         raise TrainingError(f"empty split: {len(tr_x)} training and {len(va_x)} validation images")
-    run = _setup(model_cfg, cfg, tr_x)
+    if cfg.epochs == 0 and init is None:
+        raise TrainingError("train.epochs 0 keeps an imported model: set model.pretrained")
+    run = _setup(model_cfg, cfg, tr_x, init)
+    if cfg.epochs == 0:
+        return _keep_imported(run, val_data, model_cfg, model_path, checkpoint_path, on_epoch, t0)
     state = _resume(run, checkpoint_path, on_epoch)
     prepare_data(run, tr_x, tr_y)
     try:

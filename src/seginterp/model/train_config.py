@@ -41,7 +41,7 @@ class TrainConfig(StageConfig):
         if bad_workers and self.num_workers != "auto":
             raise ValueError(f"train.num_workers must be >= 0 or auto, got {self.num_workers!r}")
         for name, ok, rule in (
-            ("epochs", self.epochs >= 1, ">= 1"),
+            ("epochs", self.epochs >= 0, ">= 0 (0: an imported model.pretrained, not trained)"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("lr", self.lr > 0, "> 0"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
