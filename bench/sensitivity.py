@@ -24,6 +24,7 @@ Usage: python bench/sensitivity.py [--images 1] [--threads 1] [--repeat 2]
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -41,17 +42,16 @@ from seginterp.data.prepared import read_mean_rgb, read_test_images
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.functions import image_seed, recompute_function
 from seginterp.evaluate.measure import choose_images
-from seginterp.evaluate.sensitivity import (
-    _uniform_ball,
-    replayed_sensitivity,
-    sensitivity,
-    sensitivity_rows,
-)
+from seginterp.evaluate.sensitivity import _uniform_ball, replayed_sensitivity, sensitivity_rows
 from seginterp.explain.borders import border_pixels
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer, WantedMap, quiet_captum
 from seginterp.explain.store import ImageMaps, read_image, write_image
 from seginterp.model.net import ModelConfig, build_model, load_model
+
+# the reference (one Captum call per map) lives with the test that holds the stage to it
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests" / "evaluate"))
+from sensitivity_reference import sensitivity
 
 
 def before(ex: Explainer, x: torch.Tensor, image_id: str, stored: ImageMaps,

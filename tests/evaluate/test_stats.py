@@ -8,7 +8,6 @@ from seginterp.evaluate.stats import (
     bootstrap_ci,
     holm,
     median_summary,
-    min_wilcoxon_p,
     paired_family,
     paired_test,
     ratio_skill,
@@ -110,7 +109,8 @@ def test_no_interval_from_fewer_than_three_values():
 def test_too_few_images_to_test_is_not_no_difference():
     """Defect 8: with n < 6 an exact two-sided Wilcoxon can never reach p < 0.05 (2/2^n); the
     old verdict said "no significant difference" even when a beat b on every image."""
-    assert min_wilcoxon_p(5) == pytest.approx(0.0625) and min_wilcoxon_p(6) < 0.05
+    p5, p6 = (paired_test(np.zeros(n), np.ones(n))["min_p_value"] for n in (5, 6))
+    assert p5 == pytest.approx(0.0625) and p6 < 0.05
     a, b = np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.5, 5.0])  # a lower on every image
     r = pairwise_tests({"a": a, "b": b})["a_vs_b"]
     assert r["testable"] is False and r["better"] is None

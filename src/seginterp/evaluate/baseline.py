@@ -16,8 +16,13 @@ from typing import Any
 
 from seginterp.evaluate.functions import recompute_function
 from seginterp.evaluate.measure import MeasureContext, Metric
-from seginterp.evaluate.null import null_images
-from seginterp.evaluate.regions import change_columns, map_columns, region_masks, region_mass
+from seginterp.evaluate.regions import (
+    change_columns,
+    map_columns,
+    null_images,
+    region_masks,
+    region_mass,
+)
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.registry import METHODS
 from seginterp.explain.store import MapKey

@@ -197,35 +197,28 @@ def score_maps(
         for group in (model_maps, layer_maps):
             if group:
                 fn = torch.tensor([column[m.function] for m in group])
-                records += _group_records(group, noise, delta[:, fn].T, float(sigma))
+                # layer maps count once per channel under the convention
+                factor = float(np.sqrt(noise.shape[1])) if group is layer_maps else 1.0
+                records += records_of(group, noise, delta[:, fn].T, float(sigma), float(sigma),
+                                      factor)  # fmt: skip
     return records
-
-
-def _group_records(
-    group: list[ScoredMap], noise: Tensor, delta: Tensor, sigma: float
-) -> list[dict[str, Any]]:
-    """Records of maps of one shape (all (C, H, W) or all (H, W)); ``delta`` (k, n) per map."""
-    stacked = torch.stack([torch.as_tensor(m.attr) for m in group]).to(torch.float32)
-    # layer maps count once per channel under the convention
-    factor = float(np.sqrt(noise.shape[1])) if stacked.ndim == 3 else 1.0
-    return records_of(group, stacked, projections(stacked, noise), delta, sigma, sigma, factor)
 
 
 def records_of(
     group: Sequence[ScoredMap],
-    stacked: Tensor,
-    proj: Tensor,
+    noise: Tensor,
     delta: Tensor,
     sigma: float,
     perturb_std: float,
     l2_factor: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """One record per map of ``group``: its scores (:func:`infidelity_scores`), ``map_l2``
-    (× ``l2_factor``), ``proj_rms_ratio`` and the noise std ``perturb_std``.
-
-    Args:
-        stacked: (k, ...) the maps; proj, delta: (k, n) projections and changes of ``f``.
+    """One record per map of ``group`` (all of one shape): its scores
+    (:func:`infidelity_scores`) on the draws ``noise`` (n, ...), ``map_l2`` (× ``l2_factor``),
+    ``proj_rms_ratio`` and the noise std ``perturb_std``; ``delta`` (k, n) the changes of each
+    map's ``f``.
     """
+    stacked = torch.stack([torch.as_tensor(m.attr) for m in group]).to(torch.float32)
+    proj = projections(stacked, noise)
     scores = infidelity_scores(proj, delta)
     l2 = stacked.to(torch.float64).flatten(1).norm(dim=1) * l2_factor
     ratio = proj_rms_ratio(proj, delta)

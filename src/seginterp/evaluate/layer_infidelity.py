@@ -1,31 +1,21 @@
 """Infidelity of layer maps in the layer's own activation space (resolution-independent).
 
 A layer map ``L`` (h, w) is the channel sum of an attribution ``Φ`` (C_l, h, w) to the layer's
-output ``A``. The paper scores it in input space: upsampled bilinearly to the input and copied onto
-every input channel (convention ``paper_bilinear``, :mod:`seginterp.evaluate.infidelity`). That
-multiplies the map's total by ``(H/h)² · C`` (4 … 1024 × 3 on a depth-5 U-Net), so unnormalized
-layer infidelity mostly measures the layer's resolution.
-
-Convention ``activation`` asks the question a layer map answers, at the layer: perturb the
-layer's output by ``ε_k`` (h, w), the same value on every channel of a location
-(``A − ε_k ⊗ 1_C``), recompute the rest of the network (skip connections included) through a
-forward hook, and compare
+output ``A``. The paper's convention (``paper_bilinear``, :mod:`seginterp.evaluate.infidelity`)
+upsamples it to the input and copies it onto every input channel, multiplying its total by
+``(H/h)² · C``. Convention ``activation`` perturbs the layer's output by ``ε_k`` (h, w), the same
+value on every channel of a location (``A − ε_k ⊗ 1_C``), recomputes the rest of the network
+(skip connections included) through a forward hook, and compares
 
 - ``a_k = ⟨L, ε_k⟩ = ⟨Φ, ε_k ⊗ 1_C⟩`` (exact for the channel-summed map) with
 - ``b_k = f(A) − f(A − ε_k ⊗ 1_C)``,
 
 with the formulas of the input space (:func:`~seginterp.evaluate.infidelity.infidelity_scores`).
-``ε_k ~ N(0, σ_l²)`` i.i.d. per location, with ``σ_l = σ · rms(A) / rms(x)``: the layer is
-perturbed with the noise-to-signal ratio of the input perturbation. The map is never resampled,
-so nothing depends on the layer's resolution; to first order the channel-summed gradient
-``Σ_c ∂f/∂A_c`` scores skill 1 at every layer (tested). Draws are seeded per (image, layer) and
-shared by every map of that layer, so maps at one layer are compared on the same draws.
-
-The layer's ceiling, the gradient reference: the channel-summed gradient itself, scored on the
-same draws (``ceiling_infidelity`` of each record). How far below 1 it falls says how nonlinear
-the rest of the network is at that layer under ``σ_l``, so a map's skill is read against it. It
-is the best score to first order in ``σ``, not a bound: at finite ``σ`` a smoother map can
-score above it.
+``ε_k ~ N(0, σ_l²)`` i.i.d. per location, with ``σ_l = σ · rms(A) / rms(x)`` (the input's
+noise-to-signal ratio). To first order the channel-summed gradient ``Σ_c ∂f/∂A_c`` scores skill 1
+at every layer (tested). Draws are seeded per (image, layer) and shared by every map of that
+layer. Each record carries the layer's ceiling (``ceiling_infidelity``): that gradient scored on
+the same draws (the best score to first order in ``σ``, not a bound).
 """
 
 from __future__ import annotations
@@ -38,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seginterp.evaluate.functions import ScoredFunction, image_seed
+from seginterp.evaluate.functions import image_seed
 from seginterp.evaluate.infidelity import (
     ScoredMap,
     infidelity_scores,
@@ -325,24 +315,10 @@ def activation_records(
             delta = layer_deltas(model, x, module, noise, weights, batch_size, fx_every[rows])
             ref = gradients[layer][rows]  # (m, h, w)
             ceiling = infidelity_scores(projections(ref, noise), delta.T)
-            for r in _records(group, functions, noise, delta, float(sigma), scale):
+            b = delta[:, [functions.index(m.function) for m in group]].T  # (k, n)
+            for r in records_of(group, noise, b, float(sigma), scale):
                 j = functions.index(next(m.function for m in group if m.key == r["key"]))
                 records.append({**r, "ceiling_infidelity": float(ceiling["infidelity"][j]),
                                 "ceiling_infidelity_normalized":
                                     float(ceiling["infidelity_normalized"][j])})  # fmt: skip
     return records
-
-
-def _records(
-    group: list[ScoredMap],
-    functions: list[ScoredFunction],
-    noise: Tensor,
-    delta: Tensor,
-    sigma: float,
-    scale: float,
-) -> list[dict[str, Any]]:
-    """Records of the maps of one layer; ``delta`` (n, m) per function."""
-    column = {f: j for j, f in enumerate(functions)}
-    stacked = torch.stack([torch.as_tensor(m.attr) for m in group]).to(torch.float32)
-    b = delta[:, [column[m.function] for m in group]].T  # (k, n)
-    return records_of(group, stacked, projections(stacked, noise), b, sigma, scale)

@@ -1,13 +1,7 @@
-"""The measure layer: what a metric is, and what it reads of one image.
-
-A :class:`Metric` turns one scored image into rows of its table
-(``data/<D>/evaluation/<name>.parquet``); each metric's module declares one, and
-:mod:`seginterp.evaluate.metrics` registers it. :func:`measure` runs every registered metric over
-the images it chooses, one image at a time (what an image needs is read once and dropped after
-it). A :class:`MeasureContext` gives a metric the image (``x``), its stored maps, the prediction,
-the explainer and, for the randomized-weights metrics, the pairs of trained and randomized maps
-(:func:`~seginterp.evaluate.randomized.randomized_pairs`), each pair made once per image
-whichever metric asks first.
+"""The measure layer: what a metric is (:class:`Metric`, registered in
+:mod:`seginterp.evaluate.metrics`) and what it reads of one image (:class:`MeasureContext`);
+:func:`measure` runs the metrics one image at a time (what an image needs is read once, and the
+randomized pairs made once, whichever metric asks first).
 """
 
 from __future__ import annotations
@@ -34,7 +28,6 @@ from seginterp.explain.engine import Explainer, quiet_captum
 from seginterp.explain.store import ImageMaps, MapKey
 
 Rows = list[dict[str, Any]]
-Pair = tuple[float, float]
 
 
 def choose_images(n: int, k: int) -> list[int]:

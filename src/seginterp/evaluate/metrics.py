@@ -9,7 +9,7 @@ null made.
 from __future__ import annotations
 
 from seginterp.core.registry import Registry
-from seginterp.evaluate import baseline, null, regions, sanity, scoring, sensitivity
+from seginterp.evaluate import baseline, regions, sanity, scoring, sensitivity
 from seginterp.evaluate.measure import Metric
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -18,7 +18,7 @@ for _metric in (
     scoring.LAYER_METRIC,
     regions.METRIC,
     sensitivity.METRIC,
-    null.METRIC,
+    regions.NULL_METRIC,
     baseline.METRIC,
     sanity.METRIC,
 ):

@@ -1,7 +1,7 @@
 """The randomized model: the same architecture re-initialized, and its maps of the stored functions.
 
 One re-initialized copy (:func:`randomize_weights`) serves the sanity check
-(:mod:`seginterp.evaluate.sanity`) and the region null (:mod:`seginterp.evaluate.null`):
+(:mod:`seginterp.evaluate.sanity`) and the region null (:mod:`seginterp.evaluate.regions`):
 :func:`randomized_pairs` re-explains each stored map's function with it and pairs the result with
 the trained model's map of the same function. The maps of one image come from one
 :meth:`~seginterp.explain.engine.Explainer.maps` call per model, so they share passes as the

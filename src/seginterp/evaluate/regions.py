@@ -17,12 +17,10 @@ the fraction of the image's pixels that hold 90 % of ``|Φ|`` (largest first: ho
 map marks), and for layer maps ``native_abs_mass = Σ|L|`` of the map at the layer's own
 resolution (the layer's effect, whatever the upsampling).
 
-A share says little alone: a map's support can force it (a 3×3 output convolution confines the
-last decoder's DeepLIFT map to the border's neighbourhood). :func:`null_region_rows` runs the same
-analysis on the maps of the randomized-weights model for the same images and functions
-(:mod:`seginterp.evaluate.null`), so claims compare the trained model with that null. The
-statistics over images are in :mod:`seginterp.evaluate.results.regions` and
-:mod:`seginterp.evaluate.results.null`; :func:`depth_rhos` (a per-image ρ) stays here.
+A map's support can force a share, so :func:`null_region_rows` runs the same analysis on the
+randomized-weights model's maps of the same functions (:data:`NULL_METRIC`). The statistics over
+images are in :mod:`seginterp.evaluate.results.regions` and :mod:`seginterp.evaluate.results.null`;
+:func:`depth_rhos` (a per-image ρ) stays here.
 
 The paper's "border pixels positive, inner pixels negative" holds for a map when its band net mass
 is > 0 and its inside net mass is < 0.
@@ -36,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
+from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.functions import image_functions, stored_map_function
-from seginterp.evaluate.measure import MeasureContext, Metric
+from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.explain.store import ImageMaps, MapKey
 
 if TYPE_CHECKING:
@@ -271,3 +270,23 @@ def _rows(c: MeasureContext) -> list[dict[str, Any]]:
 
 METRIC = Metric("regions", _rows, sharded=True)
 """The regions table: every scored image."""
+
+
+def null_images(n: int, cfg: EvaluateConfig) -> list[int]:
+    """The positions of the ``null_images`` images among ``n`` scored ones."""
+    return choose_images(n, n if cfg.null_images is None else cfg.null_images)
+
+
+def _null_rows(c: MeasureContext) -> list[dict[str, Any]]:
+    pairs = c.pairs(c.model_keys() + c.layer_keys())
+    pixels = [p.pixels for p in pairs]
+    change = {}
+    for weights, ex in (("trained", c.explainer), ("randomized", c.randomized)):
+        change |= {(p.key, weights): v for p, v in zip(pairs, c.change(ex, pixels), strict=True)}
+    return null_region_rows(c.ref.id, c.ref.index, pairs, c.pred, c.stored.border,
+                            c.cfg.band_width, change)  # fmt: skip
+
+
+NULL_METRIC = Metric("regions_null", _null_rows, null_images)
+"""The region null table: every map of the trained and the randomized model on ``null_images``
+images."""

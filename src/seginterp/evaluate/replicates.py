@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from seginterp.evaluate.claims import claims_document, claims_markdown
+from seginterp.evaluate.claims.document import claims_document, claims_markdown
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.render.context import context_of

@@ -12,7 +12,7 @@ Reads the attribute stage's maps and measures them with every registered metric
 - regions_baseline table: the region rows of the reference-based maps under the second baseline
   on ``null_images`` images (:mod:`seginterp.evaluate.baseline`);
 - regions_null table: the region rows of the trained and the randomized model's maps of the same
-  functions on ``null_images`` images (:mod:`seginterp.evaluate.null`);
+  functions on ``null_images`` images (:data:`seginterp.evaluate.regions.NULL_METRIC`);
 - the results table: every estimate and test over those tables, computed once
   (:mod:`seginterp.evaluate.results`, written as ``results.parquet``);
 - the metrics documents as views of it (:mod:`seginterp.evaluate.render`): fragility, regions,
@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from seginterp.core import distributed as dist
-from seginterp.evaluate.claims import claims_markdown
+from seginterp.evaluate.claims.document import claims_markdown
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.figures import ImageRow
 from seginterp.evaluate.inputs import EvaluateData, EvaluateInputs, load_inputs

@@ -1,22 +1,13 @@
 """Max-sensitivity (Ghorbani et al.) of border explanations, re-computed on perturbed inputs.
 
-:func:`sensitivity` is Captum's ``sensitivity_max`` on an explanation callable, with a seeded
-uniform L∞-ball perturbation (Captum's default rule, own generator). :func:`sensitivity_rows`
-scores every stored map of an image that way, with the perturbations of :func:`sensitivity`
-(one seed per image, so every map sees the same draws) but sharing the work between maps
-(:func:`shared_sensitivities`): at the unperturbed input and at each perturbed input in turn,
-one :meth:`~seginterp.explain.engine.Explainer.maps` call re-computes all the maps (a layer
-method's maps at all layers from one pass, the nonlinear maps of a pixel set from one exact
-pass); Captum's ``sensitivity_max`` then replays each map's explanations
-(:func:`replayed_sensitivity`), so each value is, bit for bit, that of :func:`sensitivity` with
-``Explainer.map`` for that map alone. The perturbed inputs go one at a time: batching them
-changes float32 results in the last bits (measured: bench/sensitivity.py). The re-computation at
-the unperturbed input is compared with the stored map (``recompute_rel_l2``) to check that the
-stored map is the one re-computed.
-
-Progress: :func:`sensitivity` calls ``progress(1)`` after each of its ``n_samples + 1``
-explanations; :func:`sensitivity_rows` after each of the ``n_samples + 1`` inputs at which all
-maps are re-computed, and shows a per-image bar of them when given no callback.
+Captum's ``sensitivity_max``, ``max_k ‖Φ(x + u_k) − Φ(x)‖ / ‖Φ(x)‖`` (Frobenius) over
+``n_samples`` draws ``u_k ~ U[−r, r]`` (Captum's default rule, own generator, one seed per
+image). At the unperturbed input and at each perturbed input in turn, one
+:meth:`~seginterp.explain.engine.Explainer.maps` call re-computes all the maps of an image
+(shared passes); ``sensitivity_max`` then replays each map's explanations
+(:func:`replayed_sensitivity`), so each value is, bit for bit, that of one ``sensitivity_max``
+call per map with ``Explainer.map`` (tested). The perturbed inputs go one at a time: batching
+them changes float32 results in the last bits (bench/sensitivity.py).
 """
 
 from __future__ import annotations
@@ -38,7 +29,7 @@ if TYPE_CHECKING:
     from seginterp.explain.engine import Explainer, WantedMap
 
 Progress = Callable[[int], object]
-"""``progress(n)``: ``n`` more explanations (or inputs) done (e.g. ``tqdm.update``)."""
+"""``progress(n)``: ``n`` more inputs done (e.g. ``tqdm.update``)."""
 
 SENSITIVITY_COLUMNS: tuple[str, ...] = (
     *("id", "index", "level", "method", "layer", "mode"),
@@ -58,60 +49,6 @@ def _uniform_ball(seed: int) -> Callable[[Any, float], Tensor]:
     return perturb
 
 
-def tuple_explainer(
-    explain_fn: Callable[[Tensor], Tensor], progress: Progress | None = None
-) -> Callable[..., tuple[Tensor]]:
-    """Adapt ``explain_fn(x (1, C, H, W)) -> map`` for ``sensitivity_max``.
-
-    ``sensitivity_max`` calls the explanation with a tuple of inputs (first call) or a batch of
-    perturbed inputs, under ``torch.no_grad``, and needs a tuple back, while the attribution
-    methods need gradients: this wrapper unpacks, re-enables gradients, runs one input at a time
-    and returns ``(maps,)``; ``progress(1)`` after each input's map.
-    """
-
-    def fn(inputs: Tensor | tuple[Tensor, ...], **kwargs: Any) -> tuple[Tensor]:
-        if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}; bind them in explain_fn")
-        x = inputs[0] if isinstance(inputs, tuple) else inputs
-        out = []
-        for i in range(x.shape[0]):
-            with torch.enable_grad():
-                out.append(explain_fn(x[i : i + 1]).detach())
-            if progress is not None:
-                progress(1)
-        return (torch.cat(out),)
-
-    return fn
-
-
-def sensitivity(
-    explain_fn: Callable[[Tensor], Tensor],
-    x: Tensor,
-    radius: float,
-    n_samples: int,
-    seed: int,
-    progress: Progress | None = None,
-) -> float:
-    """Captum ``sensitivity_max`` of ``explain_fn`` at ``x`` (1, C, H, W), Frobenius norm ratio.
-
-    ``max_k ‖Φ(x + u_k) − Φ(x)‖ / ‖Φ(x)‖`` over ``n_samples`` draws ``u_k ~ U[−r, r]``;
-    ``progress(1)`` after each of the ``n_samples + 1`` explanations (the result does not depend
-    on it).
-    """
-    from captum.metrics import sensitivity_max
-
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
-    value = sensitivity_max(
-        tuple_explainer(explain_fn, progress),
-        x,
-        perturb_func=_uniform_ball(seed),
-        perturb_radius=radius,
-        n_perturb_samples=n_samples,
-    )
-    return float(value.reshape(-1)[0])
-
-
 def replayed_sensitivity(
     x: Tensor,
     at_x: Tensor,
@@ -120,12 +57,11 @@ def replayed_sensitivity(
     radius: float,
     seed: int,
 ) -> float:
-    """:func:`sensitivity` of maps computed beforehand: Captum ``sensitivity_max`` replays them.
+    """Captum ``sensitivity_max`` of maps computed beforehand, which it replays.
 
     ``at_x`` (1, ...) is the map at ``x`` (1, C, H, W); ``at_perturbed`` (n, ...) the maps at the
-    ``perturbed`` inputs (n, C, H, W), which must be the draws of ``_uniform_ball(seed)`` that
-    :func:`sensitivity` makes (checked: the value is then the one :func:`sensitivity` gives for
-    an explanation returning these maps, bit for bit).
+    ``perturbed`` inputs (n, C, H, W), which must be the draws ``sensitivity_max`` makes with
+    ``_uniform_ball(seed)`` (checked).
     """
     from captum.metrics import sensitivity_max
 
@@ -157,14 +93,12 @@ def shared_sensitivities(
     seed: int,
     progress: Progress | None = None,
 ) -> tuple[list[float], list[Tensor]]:
-    """:func:`sensitivity` of each map of ``wanted`` (``(method, layer, pixels)``, see
+    """The sensitivity of each map of ``wanted`` (``(method, layer, pixels)``, see
     :meth:`~seginterp.explain.engine.Explainer.maps`) at ``x`` (1, C, H, W), and each map at
     ``x`` (1, ...).
 
-    The same values as one :func:`sensitivity` per map with ``explainer.map``, from one
-    ``explainer.maps`` call per input (``x``, then each perturbed input, one at a time: the maps
-    share their passes, the inputs do not); ``progress(1)`` after each of these ``n_samples + 1``
-    inputs.
+    One ``explainer.maps`` call per input (``x``, then each perturbed input, one at a time);
+    ``progress(1)`` after each of these ``n_samples + 1`` inputs.
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")

@@ -7,7 +7,7 @@
   interval (images resampled jointly for both arrays).
 - :func:`paired_test` / :func:`paired_family`: Wilcoxon signed-rank over
   images with Holm's correction across the family of pairs; a pair with too few images for its
-  exact test to ever reach ``alpha`` says so (:func:`min_wilcoxon_p`) instead of "no difference".
+  exact test to ever reach ``alpha`` says so instead of "no difference".
 """
 
 from __future__ import annotations
@@ -89,21 +89,16 @@ def _summary(
         return {name: None, "ci_low": None, "ci_high": None, "n": 0}
     center = float(a.mean()) if name == "mean" else float(np.median(a))
     if a.size < MIN_CI_VALUES:
-        return {
-            name: center,
-            "ci_low": None,
-            "ci_high": None,
-            "n": int(a.size),
-            "note": too_few_values(int(a.size)),
-        }
+        return _without_interval(name, center, int(a.size))
     stat = None if name == "mean" else (lambda b: np.median(b, axis=1))
     lo, hi = bootstrap_ci(a, n_boot, seed, level, stat=stat)
     return {name: center, "ci_low": lo, "ci_high": hi, "n": int(a.size)}
 
 
-def too_few_values(n: int) -> str:
-    """The note of an interval that was not computed."""
-    return f"too few values for an interval (n={n} < {MIN_CI_VALUES})"
+def _without_interval(name: str, value: float, n: int) -> dict[str, Any]:
+    """The summary of fewer than :data:`MIN_CI_VALUES` values: no interval, a note why."""
+    note = f"too few values for an interval (n={n} < {MIN_CI_VALUES})"
+    return {name: value, "ci_low": None, "ci_high": None, "n": n, "note": note}
 
 
 def ratio_skill(
@@ -135,13 +130,7 @@ def ratio_skill(
         raise ValueError("zero-map scores must be > 0 (a function that never moves has no skill)")
     value = float(1.0 - a.mean() / z.mean())
     if a.size < MIN_CI_VALUES:
-        return {
-            "ratio_of_means": value,
-            "ci_low": None,
-            "ci_high": None,
-            "n": int(a.size),
-            "note": too_few_values(int(a.size)),
-        }
+        return _without_interval("ratio_of_means", value, int(a.size))
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, a.size, size=(n_boot, a.size))
     boot = 1.0 - a[idx].mean(axis=1) / z[idx].mean(axis=1)
@@ -165,21 +154,15 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     return adj
 
 
-def min_wilcoxon_p(n: int) -> float:
-    """The smallest two-sided p-value an exact Wilcoxon signed-rank test of ``n`` non-zero
-    differences can give: ``2 / 2^n`` (every difference of one sign). ``n`` < 6 can never reach
-    0.05."""
-    return min(1.0, 2.0 / 2.0**n)
-
-
 def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """Two-sided Wilcoxon signed-rank test of ``a − b`` over paired images.
 
     Returns ``{n, n_nonzero, median_diff, mean_diff, rank_sum_diff, statistic, p_value,
     min_p_value}``; ``rank_sum_diff`` is ``W+ − W−`` (positive: ``a`` tends to exceed ``b``);
     ``p_value`` is 1 when every difference is 0 (identical maps) and null when there are no
-    pairs; ``min_p_value`` is the smallest p-value ``n_nonzero`` differences allow
-    (:func:`min_wilcoxon_p`; ``n`` when every difference is 0).
+    pairs; ``min_p_value`` is the smallest p-value an exact test of ``n_nonzero`` differences can
+    give, ``2 / 2^n_nonzero`` (every difference of one sign; ``n`` when every difference is 0):
+    ``n_nonzero`` < 6 can never reach 0.05.
     """
     x, y = _as_1d(a, "a"), _as_1d(b, "b")
     if x.shape != y.shape:
@@ -195,7 +178,7 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
         "statistic": None,
         "p_value": None,
         # identical maps (every difference 0) are as testable as their image count
-        "min_p_value": min_wilcoxon_p(int(nz.size or d.size)),
+        "min_p_value": min(1.0, 2.0 / 2.0 ** int(nz.size or d.size)),
     }
     if d.size == 0:
         return out

@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from seginterp.evaluate.claims import CLAIMS, claim_rows
+from seginterp.evaluate.claims.document import claim_rows
+from seginterp.evaluate.claims.registry import CLAIMS
 from seginterp.evaluate.config import EvaluateConfig
 from seginterp.evaluate.paper import paper_figures
 from seginterp.evaluate.regions import REGIONS, SHARES

@@ -14,14 +14,14 @@ from evaluate.claims.inputs import (
 )
 
 from seginterp.core.registry import UnknownNameError
-from seginterp.evaluate.claims import (
-    CLAIMS,
+from seginterp.evaluate.claims.base import inconclusive
+from seginterp.evaluate.claims.document import (
     claim_rows,
     claims_document,
     claims_markdown,
     pooled_claims_document,
 )
-from seginterp.evaluate.claims.base import inconclusive
+from seginterp.evaluate.claims.registry import CLAIMS
 
 
 def test_no_explainable_image_gives_inconclusive_claims_and_a_table():

@@ -14,7 +14,7 @@ from evaluate.claims.inputs import (
     results_rows,
 )
 
-from seginterp.evaluate.claims import CLAIMS
+from seginterp.evaluate.claims.registry import CLAIMS
 
 
 def test_a_region_claim_needs_the_null():

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from evaluate.claims.inputs import claim_results, context, frag_rows, judged, measured
 
-from seginterp.evaluate.claims import CLAIMS
 from seginterp.evaluate.claims.base import claim_key
+from seginterp.evaluate.claims.registry import CLAIMS
 from seginterp.evaluate.results.table import Results
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seginterp.evaluate.claims import Verdict
+from seginterp.evaluate.claims.base import Verdict
 from seginterp.evaluate.claims.verdicts import decide, majority_mode
 from seginterp.evaluate.stats import PairSpec, paired_family
 

@@ -1,28 +1,22 @@
 """The paper's claims about where maps put their mass (Figs 5–9), with the randomized null.
 
 A region pattern is judged against the randomized-weights model for the same images and
-functions, so the null can refute as well as confirm: a pattern the randomized model shows
-equally (no significant trained − randomized difference) is *untestable on this architecture*,
-inconclusive whether the trained maps agree with the claim or not: a share the map's support
-forces (e.g. a 3×3 output convolution confining the last decoder's map to the border's
-neighbourhood, or the maps' resolution fixing a depth trend) shows on the randomized model too.
-``held`` needs the pattern significant on the trained model *and* stronger than on the
+functions: ``held`` needs the pattern significant on the trained model *and* stronger than on the
 randomized one; ``not held`` the contrary pattern significant and a trained model that differs
-from the randomized one; without a null test neither (:func:`.verdicts.with_null`).
+from the randomized one; a pattern the randomized model shows equally is *untestable on this
+architecture* (inconclusive); without a null test neither (:func:`.verdicts.with_null`).
 Model-level methods are taken in their majority mode. The null tests of ``border_only`` and
 ``depth_focus`` are the regions_null section's (:mod:`seginterp.evaluate.results.null`:
 families ``band`` and ``depth_trend``), read back, never recomputed; ``border_sign``'s contrast
 null is its own (family ``null``). Definitions:
 
 - ``border_sign/<method>``: band net share > 0 and inside net share < 0, relative to the explained
-  change: each image's shares × sign(Δf), ``Δf = f(x) − f(x₀)`` (a reference-based map sums to
-  Δf, so its raw sign is set by the baseline: on dark lesions a black baseline makes Δf < 0 and
-  flips every sign). One-sample Wilcoxon each, Holm over the two; null: the contrast band −
-  inside is larger than the randomized model's (each × its own model's sign of Δf). A
-  reference-based method (its map sums to Δf) is asked again under the second baseline
+  change: each image's shares × sign(Δf), ``Δf = f(x) − f(x₀)``. One-sample Wilcoxon each, Holm
+  over the two; null: the contrast band − inside is larger than the randomized model's (each ×
+  its own model's sign of Δf). A reference-based method is asked again under the second baseline
   (:mod:`seginterp.evaluate.baseline`, on the null images; rows at ``convention`` ``baseline
-  <name>``), and the verdicts of both baselines are compared on those images: when both are
-  decided and differ the claim is *baseline-dependent* (inconclusive).
+  <name>``): when both verdicts are decided and differ the claim is *baseline-dependent*
+  (inconclusive).
 - ``deeplift_coverage``: ``coverage_90`` (fraction of pixels holding 90 % of ``|map|``) of
   DeepLIFT exceeds that of the paper's other methods, Guided Backprop and Guided Grad-CAM
   (paired, Holm over them; the methods the paper did not use are not compared).

@@ -27,7 +27,7 @@ from seginterp.evaluate.claims.verdicts import decide, decide_first, fmt, majori
 from seginterp.evaluate.layer_infidelity import ACTIVATION, PAPER_BILINEAR
 from seginterp.evaluate.paper import CLAIMED_ORDER, PAPER, PaperFigures, short
 from seginterp.evaluate.render.context import Context
-from seginterp.evaluate.results.infidelity import pair_spec, row_names
+from seginterp.evaluate.results.infidelity import pair_specs, row_names
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Key, Results, Row, estimate, key_of, point, tests
 from seginterp.evaluate.stats import PairSpec
@@ -106,9 +106,8 @@ def _order_tests(m: Measured, subject: str | None) -> list[Row]:
     out = [
         point(key.but(quantity="mode", method=x, mode=str(modes[x])), None) for x in CLAIMED_ORDER
     ]
-    pairs = [(0, 1), (1, 2), (0, 2)]
-    specs = [pair_spec(model, rows[CLAIMED_ORDER[i]], rows[CLAIMED_ORDER[j]]) for i, j in pairs]
-    family = tests(key, "claim", [s for s in specs if s is not None], m.cfg.alpha)
+    pairs = [(rows[CLAIMED_ORDER[i]], rows[CLAIMED_ORDER[j]]) for i, j in [(0, 1), (1, 2), (0, 2)]]
+    family = tests(key, "claim", pair_specs(model, pairs), m.cfg.alpha)
     return [*out, *family, count(key, min((r["n"] for r in family), default=0))]
 
 

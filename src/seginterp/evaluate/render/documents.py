@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from seginterp.evaluate.claims import claims_document, pooled_claims_document
+from seginterp.evaluate.claims.document import claims_document, pooled_claims_document
 from seginterp.evaluate.render.context import Context
 from seginterp.evaluate.render.fragility import fragility_document
 from seginterp.evaluate.render.regions import regions_document

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from seginterp.evaluate.claims import claim_rows
+from seginterp.evaluate.claims.document import claim_rows
 from seginterp.evaluate.results import (
     infidelity,
     null,

@@ -20,7 +20,7 @@ mode, sigma, normalize, convention)`` (``convention`` null at model level) with 
 Paired tests (family ``pairwise``, key ``Key("infidelity", level, sigma, normalize,
 convention)``): every pair of model rows; at each layer, every pair of rows of two layer methods.
 A pair is tested on infidelity only when both were scored against the same function on every
-image, otherwise on skill, each map against its own zero-map baseline (:func:`pair_spec`; each
+image, otherwise on skill, each map against its own zero-map baseline (:func:`pair_specs`; each
 test records its ``basis``). Per layer method the point ``layer_ranking_spearman`` (key
 ``Key("infidelity", level="layer", method, sigma, normalize=True)``): Spearman's ρ between the
 normalized skills of its layers under the two conventions (null with ≤ 2 layers).
@@ -63,37 +63,29 @@ def row_names(df: pd.DataFrame) -> pd.Series:
     return base.where(n_modes <= 1, base + "[" + df["mode"].astype(str) + "]")
 
 
-def pair_spec(sub: pd.DataFrame, a: str, b: str) -> PairSpec | None:
-    """The paired comparison of rows ``a`` and ``b`` over their common images, on infidelity when
-    every common image scored both against the same function, else on skill; None without
-    common images."""
-    wide = sub[sub["row"].isin([a, b])].pivot_table(
-        index="id",
-        columns="row",
-        values=["infidelity", "skill", "scored_function"],
-        aggfunc="first",
-    )
-    if a not in wide["infidelity"].columns or b not in wide["infidelity"].columns:
-        return None
-    wide = wide.dropna()
-    if not len(wide):
-        return None
-    fa, fb = wide["scored_function"][a].astype(str), wide["scored_function"][b].astype(str)
-    if (fa == fb).all():
-        x, y = wide["infidelity"][a], wide["infidelity"][b]
-        return PairSpec(
-            a,
-            b,
-            x.to_numpy(np.float64),
-            y.to_numpy(np.float64),
-            "infidelity",
-            True,
-            BASIS_INFIDELITY,
+def pair_specs(sub: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> list[PairSpec]:
+    """The paired comparison of each pair of rows ``(a, b)`` over their common images, on
+    infidelity when every common image scored both against the same function, else on skill;
+    none for a pair without common images."""
+    out = []
+    for a, b in pairs:
+        wide = sub[sub["row"].isin([a, b])].pivot_table(
+            index="id",
+            columns="row",
+            values=["infidelity", "skill", "scored_function"],
+            aggfunc="first",
         )
-    x, y = wide["skill"][a], wide["skill"][b]
-    return PairSpec(
-        a, b, x.to_numpy(np.float64), y.to_numpy(np.float64), "skill", False, BASIS_SKILL
-    )
+        if a not in wide["infidelity"].columns or b not in wide["infidelity"].columns:
+            continue
+        wide = wide.dropna()
+        if not len(wide):
+            continue
+        fa, fb = wide["scored_function"][a].astype(str), wide["scored_function"][b].astype(str)
+        same = bool((fa == fb).all())
+        what, basis = ("infidelity", BASIS_INFIDELITY) if same else ("skill", BASIS_SKILL)
+        x, y = wide[what][a].to_numpy(np.float64), wide[what][b].to_numpy(np.float64)
+        out.append(PairSpec(a, b, x, y, what, same, basis))
+    return out
 
 
 def map_rows(sub: pd.DataFrame, key: Key, n_boot: int, seed: int) -> list[Row]:
@@ -160,7 +152,7 @@ def _layer_rows(
             for m2 in methods[i + 1 :]:
                 pairs += [(a, b) for a in per[m1] for b in per[m2]]
     family = Key("infidelity", level="layer", sigma=sigma, normalize=normalize, convention=conv)
-    return out + tests(family, "pairwise", _specs(layer, pairs), cfg.alpha)
+    return out + tests(family, "pairwise", pair_specs(layer, pairs), cfg.alpha)
 
 
 def _setting_rows(sub: pd.DataFrame, m: Measured, sigma: float, normalize: bool) -> list[Row]:
@@ -177,15 +169,11 @@ def _setting_rows(sub: pd.DataFrame, m: Measured, sigma: float, normalize: bool)
         out += map_rows(here, _map_key(here, sigma, normalize, None), cfg.bootstrap, cfg.seed)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     family = Key("infidelity", level="model", sigma=sigma, normalize=normalize)
-    out += tests(family, "pairwise", _specs(model, pairs), cfg.alpha)
+    out += tests(family, "pairwise", pair_specs(model, pairs), cfg.alpha)
     for conv in (ACTIVATION, PAPER_BILINEAR):
         layer = sub[(sub["level"] == "layer") & (sub["convention"] == conv)]
         out += _layer_rows(layer, m, sigma, normalize, conv)
     return out
-
-
-def _specs(sub: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> list[PairSpec]:
-    return [s for a, b in pairs if (s := pair_spec(sub, a, b)) is not None]
 
 
 def _skills(rows: Sequence[Row], conv: str) -> dict[str, dict[str, float | None]]:
