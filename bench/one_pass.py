@@ -14,7 +14,10 @@ of ``f`` (the border-mean logit, gradient to the input):
   shared       one gradient pass (saliency, input×gradient, Grad-CAM at every layer) and one
                DeepLIFT pass (DeepLIFT at model level and at every layer): 2 passes, the engine
                now (``seginterp.explain.passes``). Goal of issue 13: <= 4 x f+b;
-  engine       ``Explainer.explain`` with those maps (shared passes, plus the forward for Δf).
+  engine       ``Explainer.explain`` with those maps (shared passes, plus the forward for Δf);
+  API          ``explain_image`` with those maps at every layer, as a user calls it on one image:
+               the Captum-safe copy, the mask and border from the model's own prediction, the
+               method and layer checks and the engine, per call (goal of issue 23: <= 4 x).
 
 Integrated Gradients (ig_steps from params) is timed on its own line. Medians of --repeat runs.
 Usage: python bench/one_pass.py [--threads 1] [--repeat 3] [--size 96]
@@ -35,6 +38,7 @@ from seginterp.explain.borders import border_pixels
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer
+from seginterp.explain.image import explain_image
 from seginterp.explain.layers import get_layer, resolve_layers
 from seginterp.explain.passes import DEEPLIFT, GRADIENT
 from seginterp.explain.registry import LAYER_METHODS, METHODS
@@ -61,8 +65,11 @@ def main() -> None:
         acfg, methods=MODEL_METHODS, layer_methods=("gradcam", "deeplift"), device="cpu"
     )
     torch.manual_seed(0)
-    model = captum_safe(build_model(mcfg).eval())
+    raw = build_model(mcfg).eval()
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # about half the image predicted foreground: a border to explain
+        raw.segmentation_head[0].bias -= raw(x).median()
+    model = captum_safe(raw)
     yy, xx = np.mgrid[:size, :size] - size / 2
     border = border_pixels(yy**2 + xx**2 < (size / 4) ** 2)
     f = border_mean_logit(model, border)
@@ -115,6 +122,9 @@ def main() -> None:
     t_fb2 = timeit(fb2, r, warmup=True)
     t_engine = timeit(lambda: ex.explain(x, border), r, warmup=True)
     t_ig = timeit(lambda: ig.explain(x, border), r, warmup=True)
+    api = dict(methods=MODEL_METHODS, layer_methods=acfg.layer_methods, layers="all",
+               deeplift_baseline=acfg.deeplift_baseline, device="cpu")  # fmt: skip
+    t_api = timeit(lambda: explain_image(raw, x, **api), r, warmup=True)
     n_layers = len(modules)
     print(
         f"threads={args.threads}  torch={torch.__version__}  cpu  {size} px"
@@ -130,6 +140,7 @@ def main() -> None:
         ("  of which the DeepLIFT pass", t_deeplift),
         ("  floor: f+b + f+b of the batch (x, x₀)", t_fb + t_fb2),
         ("engine explain (shared passes, + Δf forward)", t_engine),
+        ("API explain_image (copy, mask, checks, engine; goal <= 4x)", t_api),
         (f"integrated gradients alone ({acfg.ig_steps} steps)", t_ig),
     ]
     for name, t in rows:

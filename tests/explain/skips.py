@@ -26,7 +26,7 @@ from captum.attr import LayerDeepLift
 from torch import nn
 
 from seginterp.explain import completeness
-from seginterp.explain.completeness import _probe, _reaches, detached
+from seginterp.explain.completeness import _probe
 from seginterp.explain.deeplift_check import UnsupportedEncoderError
 from seginterp.explain.layers import get_layer, layer_table
 
@@ -93,6 +93,24 @@ def _skips(
     ]
     try:
         yield seen
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _reaches(y: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether autograd links ``y`` to the leaf ``x`` (a zero gradient still counts)."""
+    if not y.requires_grad:
+        return False
+    return torch.autograd.grad(y.sum(), x, allow_unused=True, retain_graph=True)[0] is not None
+
+
+@contextlib.contextmanager
+def detached(modules: Sequence[nn.Module]) -> Iterator[None]:
+    """Within: the output of each of ``modules`` is replaced by a detached copy."""
+    handles = [m.register_forward_hook(lambda _m, _i, out: out.detach()) for m in modules]
+    try:
+        yield
     finally:
         for h in handles:
             h.remove()

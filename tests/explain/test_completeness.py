@@ -4,6 +4,7 @@ every layer ``Σ map(L) + Σ_{s ∈ bypass(L)} C_s = f(x) − f(x₀)``."""
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from explain.skips import (
     skip_contributions,
 )
 
+from seginterp.explain import completeness
 from seginterp.explain.captum_safe import captum_safe
 from seginterp.explain.deeplift_check import UnsupportedEncoderError
 from seginterp.explain.layers import UNET_LAYERS, get_layer, layer_table
@@ -110,3 +112,27 @@ def test_the_skip_identity_refuses_other_architectures(arch):
         with pytest.raises(UnsupportedEncoderError, match="defined for smp Unet only"):
             call()
     assert modules_are_cut(model, "decoder") and not modules_are_cut(model, "encoder.layer2", x)
+
+
+@pytest.mark.parametrize(
+    ("arch", "encoder"),
+    [
+        ("unet", "resnet18"),
+        ("unetplusplus", "resnet18"),
+        ("fpn", "resnet18"),
+        ("deeplabv3plus", "resnet18"),
+        ("unet", "densenet121"),
+    ],
+)
+def test_one_forward_finds_the_cuts_the_detached_outputs_find(arch, encoder):
+    """``cuts`` (one forward, a walk of the graph) agrees with detaching each layer's output and
+    asking autograd, layer by layer and for pairs of layers."""
+    model = captum_safe(random_smp(arch, encoder))
+    x = torch.zeros(1, 3, 64, 64)
+    table = layer_table(model)
+    names = list(table)
+    groups = [[n] for n in names] + [list(p) for p in itertools.pairwise(names)]
+    want = [modules_are_cut(model, [table[n] for n in g], x) for g in groups]
+    assert completeness.cuts(model, groups, x) == want
+    assert any(want) and not all(want)
+    assert not any(m._forward_hooks for m in model.modules())

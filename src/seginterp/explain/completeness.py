@@ -13,17 +13,17 @@ where ``bypass(L)`` are the skip inputs of decoder blocks that carry the input a
 (``{L} ∪ bypass(L)`` is a cut) and ``C_s`` is the DeepLIFT contribution of skip ``s`` at the
 decoder block it enters (checked for smp ``Unet`` by the helpers of ``tests/explain/skips.py``).
 
-:func:`is_cut` is structural (autograd reachability, no tolerance) and holds for any graph: a
-forward in which the layers' outputs are replaced by detached copies (:func:`detached`, hooks
-removed on exit); they are a cut iff the output no longer reaches the input. Layer DeepLIFT is
+:func:`is_cut` is structural (autograd reachability, no tolerance) and holds for any graph: one
+forward in which each layer's output is passed on as a fresh view; the layers are a cut iff the
+walk of the autograd graph from the output, stopped at those views, never reaches the input
+(:func:`cuts` answers for many layers from one forward). Layer DeepLIFT is
 complete at the cuts of any architecture (tested for unetplusplus, deeplabv3plus, linknet,
 pspnet).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -44,28 +44,55 @@ def _probe(model: nn.Module, x: torch.Tensor | None) -> torch.Tensor:
     return x.detach().clone().requires_grad_(True)
 
 
-def _reaches(y: torch.Tensor, x: torch.Tensor) -> bool:
-    """Whether autograd links ``y`` to the leaf ``x`` (a zero gradient still counts)."""
-    if not y.requires_grad:
-        return False
-    return torch.autograd.grad(y.sum(), x, allow_unused=True, retain_graph=True)[0] is not None
+def cuts(
+    model: nn.Module, groups: Sequence[Sequence[str]], x: torch.Tensor | None = None
+) -> list[bool]:
+    """For each group of layer names: whether every path from the input to the output of
+    ``model`` crosses the outputs of the group's layers; one forward of the probe ``x``.
 
+    Each layer's output is passed on as a fresh view, whose autograd node is where the walk from
+    the output stops for the groups holding that layer; a group is a cut iff the walk then never
+    reaches the input (the same answer as detaching those outputs, which ``tests/explain``
+    checks, for every group at the cost of one forward).
+    """
+    names = list(dict.fromkeys(n for g in groups for n in g))
+    xr = _probe(model, x)
+    nodes: dict[str, list[object]] = {n: [] for n in names}
 
-@contextlib.contextmanager
-def detached(modules: Sequence[nn.Module]) -> Iterator[None]:
-    """Within: the output of each of ``modules`` is replaced by a detached copy."""
-    handles = [m.register_forward_hook(lambda _m, _i, out: out.detach()) for m in modules]
+    def keep(name: str) -> Callable[..., torch.Tensor]:
+        def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
+            view = out.view_as(out)
+            nodes[name].append(view.grad_fn)
+            return view
+
+        return hook
+
+    handles = [get_layer(model, n).register_forward_hook(keep(n)) for n in names]
     try:
-        yield
+        with torch.enable_grad():
+            y = model(xr)
     finally:
         for h in handles:
             h.remove()
+    return [not _walk_reaches(y, xr, [v for n in g for v in nodes[n]]) for g in groups]
+
+
+def _walk_reaches(y: torch.Tensor, x: torch.Tensor, stop: Sequence[object]) -> bool:
+    """Whether the autograd graph of ``y`` reaches the leaf ``x`` without passing a node of
+    ``stop``."""
+    todo, seen = [y.grad_fn], {id(n): n for n in stop}
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen[id(node)] = node  # held: an id stays unique while its node lives
+        if getattr(node, "variable", None) is x:
+            return True
+        todo.extend(fn for fn, _ in node.next_functions)
+    return False
 
 
 def is_cut(model: nn.Module, layers: str | Sequence[str], x: torch.Tensor | None = None) -> bool:
     """Whether every path from the input to the output of ``model`` crosses the output of
-    ``layers`` (names), found on the probe input ``x`` (1, C, H, W)."""
-    names = [layers] if isinstance(layers, str) else list(layers)
-    xr = _probe(model, x)
-    with detached([get_layer(model, n) for n in names]), torch.enable_grad():
-        return not _reaches(model(xr), xr)
+    ``layers`` (names), found on the probe input ``x`` (1, C, H, W) (:func:`cuts`)."""
+    return cuts(model, [[layers] if isinstance(layers, str) else list(layers)], x)[0]

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from seginterp.explain.captum_safe import captum_safe, is_captum_safe
-from seginterp.explain.completeness import is_cut
+from seginterp.explain.completeness import cuts
 from seginterp.explain.config import AttributeConfig, runnable_methods
 from seginterp.explain.exact import exact_maps
 from seginterp.explain.layers import get_layer, resolve_layer, resolve_layers
@@ -128,10 +128,12 @@ class Explainer:
         return self._layers[name]
 
     def is_cut(self, name: str, x: torch.Tensor | None = None) -> bool:
-        """Whether every input-to-output path crosses layer ``name`` (cached; ``x`` (1, C, H, W)
-        is the probe input, a 64 px one by default)."""
+        """Whether every input-to-output path crosses layer ``name`` (cached, found for every
+        configured layer from one forward of the probe input ``x`` (1, C, H, W), a 64 px one by
+        default)."""
         if name not in self._cuts:
-            self._cuts[name] = is_cut(self.model, name, x)
+            names = [n for n in dict.fromkeys([*self.cfg.layers, name]) if n not in self._cuts]
+            self._cuts |= dict(zip(names, cuts(self.model, [[n] for n in names], x), strict=True))
         return self._cuts[name]
 
     def completeness(
