@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import ROOT, ran_stages, run_cmd, tiny_params
+from support import ROOT, make_repo, ran_stages, run_cmd, tiny_params
 
 DATASET_STAGES = ("check", "download", "preprocess")
 REPLICATE_STAGES = ("train", "predict", "borders", "attribute", "evaluate")
@@ -176,3 +177,81 @@ def test_another_architecture_is_one_param_of_an_experiment(tiny_run) -> None:
     table = render([unet, row], "synthetic")
     assert "| `fpn` |" in table and "| not run |" in table, table
     assert "- `fpn`, dl not run: DeepLIFT cannot be exact on FPN" in table, table
+
+
+def readme_section_script(heading: str) -> list[str]:
+    """The shell lines of the README section ``## <heading>``: its ```bash blocks, one entry per
+    command (continuation lines joined)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    assert blocks, f"README: no ```bash block under '## {heading}'"
+    joined = "\n".join(blocks).replace("\\\n", " ")
+    return [ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def user_discs(root: Path, n: int = 24, size: int = 32) -> Path:
+    """A user's folder as the README lays it out: images/ (a bright disc each), masks/ (0/255)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        cy, cx = rng.integers(8, size - 8, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.integers(4, 8) ** 2
+        image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+        image[disc] += 150
+        Image.fromarray(image).save(root / "images" / f"case{i:02d}.png")
+        Image.fromarray(disc.astype(np.uint8) * 255).save(root / "masks" / f"case{i:02d}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_readme_quick_start_and_own_images_lines_run(tmp_path: Path) -> None:
+    """Every shell line of the README's *Quick start* and *Run it on your own images*, as a user
+    would paste them, on the tiny config: `make repro` (the project's Makefile, the venv running
+    this test; `make test` is left out: it is the suite this test belongs to), then the own-images
+    `dvc exp run` on a folder of 24 small images laid out as the README says, then its
+    `dvc metrics show`."""
+    import copy
+    import shutil
+
+    params = tiny_params()
+    folder = copy.deepcopy(params["synthetic"])
+    folder["download"] = {"source": "folder", "path": None}
+    params["folder"] = folder  # the tiny settings; the README's line sets datasets and the path
+    repo, env = make_repo(tmp_path, params)
+    shutil.copy(ROOT / "Makefile", repo / "Makefile")
+    images = user_discs(tmp_path / "my_images")
+    venv = Path(sys.executable).parent.parent
+    # `make` as the README runs it, on this venv, which is installed already (its stamp target
+    # is never remade; make would otherwise pip-install the tiny repo)
+    prelude = f'make() {{ command make -o "{venv}/.installed" VENV="{venv}" "$@"; }}\n'
+
+    quick = readme_section_script("Quick start")
+    assert [c.split("  #")[0].strip() for c in quick] == ["make repro", "make test"], quick
+    own = readme_section_script("Run it on your own images")
+    assert any(c.startswith("dvc exp run -S 'datasets=[folder]'") for c in own), own
+    assert any("/data/my_images" in c for c in own), own
+
+    def bash(lines: list[str]) -> str:
+        script = prelude + "set -euo pipefail\n" + "\n".join(lines) + "\n"
+        return run_cmd(["bash", "-c", script], repo, env, timeout=1800)
+
+    out = bash([c for c in quick if not c.startswith("make test")])
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in out, (stage, out[-2000:])
+    run_cmd(["git", "add", "-A"], repo, env)
+    run_cmd(["git", "commit", "-q", "-m", "quick start"], repo, env)
+
+    out = bash([c.replace("/data/my_images", str(images)) for c in own])
+    for stage in ("download", "preprocess"):
+        assert f"Running stage '{stage}@folder'" in out, (stage, out[-2000:])
+    for stage in REPLICATE_STAGES:
+        assert f"Running stage '{stage}@folder-0'" in out, (stage, out[-2000:])
+    assert "Running stage 'pool@folder'" in out, out[-2000:]
+    assert "metrics/folder/summary.json" in out and "mDice" in out, out[-2000:]
+    claims = json.loads((repo / "metrics" / "folder" / "claims.json").read_text())
+    assert claims["dataset"] == "folder" and claims["claims"], claims
