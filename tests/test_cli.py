@@ -19,7 +19,8 @@ from seginterp.cli import main
 from seginterp.model.net import ModelConfig, build_model, save_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SMALL = ["--methods", "saliency,deeplift", "--layer-methods", "gradcam", "--layers", "decoder5"]
+SMALL = ["--methods", "saliency,deeplift", "--layer-methods", "gradcam,deeplift", "--layers",
+         "encoder1"]  # fmt: skip
 """Appended to the README's lines: fewer maps, so the test stays small."""
 
 
@@ -61,11 +62,13 @@ def test_the_readme_lines_explain_each_format(workdir):
     )
     summary = json.loads((out / "image.class2.json").read_text())
     assert summary["class"] == 2 and summary["border_pixels"] > 0 and summary["seconds"] > 0
-    assert set(summary["maps"]) == {"saliency", "deeplift", "gradcam@decoder5"}
-    dl = summary["maps"]["deeplift"]
-    assert dl["completeness"] == "exact" and dl["sum"] == pytest.approx(dl["delta_f"], rel=1e-3)
+    assert set(summary["maps"]) == {"saliency", "deeplift", "gradcam@encoder1", "deeplift@encoder1"}
+    for label in ("deeplift", "deeplift@encoder1"):  # the layer's sum at its own resolution
+        dl = summary["maps"][label]
+        assert dl["completeness"] == "exact", label
+        assert dl["sum"] == pytest.approx(dl["delta_f"], rel=1e-3), label
     with np.load(out / "image.npz") as npz:
-        assert {"border", "status", "model/deeplift", "layer/gradcam/decoder5"} <= set(npz.files)
+        assert {"border", "status", "model/deeplift", "layer/gradcam/encoder1"} <= set(npz.files)
 
 
 def test_what_cannot_be_explained_is_one_line(workdir):

@@ -90,18 +90,19 @@ class ImageExplanation:
     def save(self, directory: str | Path, stem: str, facts: dict[str, Any]) -> None:
         """``<stem>.npz`` (the pipeline's keys), ``<stem>.png`` (:meth:`figure`) and
         ``<stem>.json``: ``facts`` (image, model, class, seconds), the border size and, per map,
-        its mode, ``Δf`` and what its sum equals; the refused methods."""
+        its mode, its sum (a layer map's at the layer's resolution), ``Δf`` and what the sum
+        equals; the refused methods."""
         from seginterp.core.io import write_json
         from seginterp.explain.store import write_image
 
         directory = Path(directory)
         write_image(directory, stem, self.border, "ok", self.records)
         self.figure(directory / f"{stem}.png")
-        maps = {
-            label: {"mode": self.modes[label], "sum": float(self.maps[label].sum()),
-                    "delta_f": self.delta_f.get(label),
-                    "completeness": self.completeness.get(label)}
-            for label in self.maps
+        maps = {  # a layer map's sum is its native one's (at the layer), as in the table
+            MapKey(r.method, r.layer).label: {
+                "mode": r.mode, "sum": float((r.map if r.native is None else r.native).sum()),
+                "delta_f": r.delta_f, "completeness": r.completeness}
+            for r in self.records
         }  # fmt: skip
         summary = {**facts, "size": list(self.mask.shape), "mask_pixels": int(self.mask.sum()),
                    "border_pixels": int(self.border.sum()), "maps": maps,
