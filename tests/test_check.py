@@ -41,7 +41,8 @@ def test_the_project_params_are_valid() -> None:
         ("train", "checkpoint_every", 0, "synthetic.train.checkpoint_every must be >= 1, got 0"),
         ("predict", "threshold", 1.5, "synthetic.predict.threshold must be in (0, 1), got 1.5"),
         ("attribute", "methods", ["foo"], "synthetic.attribute: Unknown method 'foo'. Valid"),
-        ("attribute", "layers", ["decoder9"], "synthetic.attribute: Unknown layer 'decoder9'."),
+        ("attribute", "layers", ["decoder9"], "synthetic.attribute: layers with model.architec"),
+        ("attribute", "layers", ["fpn_p5"], "synthetic.attribute: layers with model.architec"),
         ("model", "encoder", "resnet999", "synthetic.model: encoder 'resnet999' is not supported"),
         ("model", "architecture", "unetpp", "synthetic.model: Unknown architecture 'unetpp'."),
         ("attribute", "layers", "every", "synthetic.attribute.layers must be a list of layer"),
@@ -54,6 +55,15 @@ def test_each_bad_param_is_one_clear_line(section, key, value, expected) -> None
     assert len(errors) == 1, errors
     assert errors[0].startswith(expected), errors[0]
     assert "\n" not in errors[0]
+
+
+def test_a_layer_error_lists_the_configured_models_layers() -> None:
+    """An unknown name and a name of another architecture alike: the model's ten, no others."""
+    unet = "encoder1, encoder2, encoder3, encoder4, bottleneck, decoder1, decoder2, decoder3"
+    for name in ("decoder9", "fpn_p5"):
+        (error,) = check_dataset(_with("attribute", "layers", [name]), "synthetic")
+        assert f"'{name}'" in error and f"{unet}, decoder4, decoder5" in error, error
+        assert "fpn_p4" not in error and "aspp" not in error, error
 
 
 def test_all_problems_are_reported_at_once() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from explain.captum_ref import random_unet
 from support import ROOT
 
 from seginterp.core.params import ParamsError, from_mapping
 from seginterp.core.registry import UnknownNameError
 from seginterp.explain.config import AttributeConfig
+from seginterp.explain.layers import resolve_layer, resolve_layers
 
 
 def test_unknown_names_list_valid_ones():
@@ -16,10 +18,13 @@ def test_unknown_names_list_valid_ones():
         AttributeConfig(methods=("saliency", "lime"))
     with pytest.raises(UnknownNameError, match="gradcam, deeplift"):
         AttributeConfig(layer_methods=("gradcam++",))
-    with pytest.raises(UnknownNameError, match=r"encoder1.*decoder5"):
-        AttributeConfig(layers=("decoder6",))
+    model = random_unet("resnet18")  # layer names are checked against the model's
+    with pytest.raises(
+        UnknownNameError, match=r"Valid layers: encoder1.*decoder5 \(this model's\)"
+    ):
+        resolve_layers(("decoder6",), model)
     with pytest.raises(UnknownNameError, match="bottleneck"):
-        AttributeConfig(guided_gradcam_layer="head")
+        resolve_layer("head", model)
     with pytest.raises(ValueError, match="zeros, blur, mean"):
         AttributeConfig(deeplift_baseline="noise")
     with pytest.raises(ParamsError, match="valid keys"):

@@ -46,6 +46,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def quiet() -> bool | None:
+    """tqdm's ``disable`` for a progress bar of the main rank: no bar on the other ranks, and
+    none when the output is not a terminal (a log file stays free of escape codes)."""
+    return None if is_main() else True
+
+
 def barrier() -> None:
     if active():
         dist.barrier()

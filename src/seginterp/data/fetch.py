@@ -306,7 +306,7 @@ def _stream(
             unit_scale=True,
             unit_divisor=1024,
             desc=part.name.removesuffix(".part"),
-            disable=not progress,
+            disable=None if progress else True,  # None: no bar when not on a terminal
         ) as bar,
     ):
         while True:

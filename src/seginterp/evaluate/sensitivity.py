@@ -135,7 +135,8 @@ def sensitivity_rows(
     """
     n = cfg.sensitivity_samples
     if progress is None:
-        with tqdm(total=n + 1, desc=f"sensitivity {image_id}", unit="input", leave=False) as bar:
+        with tqdm(total=n + 1, desc=f"sensitivity {image_id}", unit="input", leave=False,
+                  disable=None) as bar:  # fmt: skip
             return sensitivity_rows(explainer, x, image_id, index, stored, cfg, bar.update)
     keys = list(stored.maps)
     functions = [

@@ -67,7 +67,6 @@ class AttributeConfig(StageConfig):
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        from seginterp.explain.layers import HEAD_INPUT, LAYERS, is_module_path
         from seginterp.explain.registry import LAYER_METHODS, METHODS
 
         METHODS.check(self.methods)
@@ -77,13 +76,8 @@ class AttributeConfig(StageConfig):
                 raise ValueError(
                     f"attribute.layers must be a list of layer names or 'all', got {self.layers!r}"
                 )
-        else:
-            LAYERS.check([n for n in self.layers if not is_module_path(n)])
-            if len(set(self.layers)) != len(self.layers):
-                raise ValueError(f"attribute.layers has duplicates: {list(self.layers)}")
-        cam = self.guided_gradcam_layer
-        if cam != HEAD_INPUT and not is_module_path(cam):
-            LAYERS.get(cam)
+        elif len(set(self.layers)) != len(self.layers):
+            raise ValueError(f"attribute.layers has duplicates: {list(self.layers)}")
         for field, values in (("methods", self.methods), ("layer_methods", self.layer_methods)):
             if len(set(values)) != len(values):
                 raise ValueError(f"attribute.{field} has duplicates: {list(values)}")

@@ -71,7 +71,7 @@ from typing import Any
 
 from torch import nn
 
-from seginterp.core.registry import Registry
+from seginterp.core.registry import Registry, UnknownNameError
 from seginterp.explain.deeplift_check import UnsupportedEncoderError
 
 LAYERS: Registry[str] = Registry("layer")
@@ -263,11 +263,16 @@ def resolve_layer(name: str, model: nn.Module) -> str:
 
 
 def _check_present(name: str, table: dict[str, str]) -> None:
-    LAYERS.get(name)  # unknown name -> UnknownNameError listing all names
-    if name not in table:
-        raise UnsupportedEncoderError(
-            f"layer {name!r} does not exist in this model; valid layers: {', '.join(table)}"
-        )
+    """``name`` is a layer of the model whose table is ``table``; the error lists that model's
+    layers (an unknown name and a name of another architecture alike)."""
+    if name in table:
+        return
+    valid = ", ".join(table)
+    if name not in LAYERS:
+        raise UnknownNameError(f"Unknown layer {name!r}. Valid layers: {valid} (this model's)")
+    raise UnsupportedEncoderError(
+        f"layer {name!r} does not exist in this model; valid layers: {valid}"
+    )
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
@@ -281,7 +286,6 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
             raise UnsupportedEncoderError(
                 f"module path {name!r} does not exist in this model; its top-level modules: {top}"
             ) from None
-    LAYERS.get(name)  # unknown name -> UnknownNameError listing all names
     table = layer_table(model)
     _check_present(name, table)
     return model.get_submodule(table[name])

@@ -94,9 +94,7 @@ def attribute_dataset(
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_dir(out)) if dist.is_main() else None
         tmp = Path(dist.broadcast(str(tmp)))  # rank 0's temporary output directory
-        for i in tqdm(
-            dist.shard(len(image_rows)), desc=desc, unit="img", disable=not dist.is_main()
-        ):
+        for i in tqdm(dist.shard(len(image_rows)), desc=desc, unit="img", disable=dist.quiet()):
             new = _attribute_image(explainer, tmp, image_rows[i], images, border_arr[i], keys)
             rows += new
             positions += [i] * len(new)

@@ -121,7 +121,7 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict[str, float]:
     sums = {"loss": 0.0, "iou": 0.0, "dice": 0.0}
     n_seen = 0
     desc = f"epoch {epoch + 1}/{run.cfg.epochs}"
-    bar = tqdm(loader, desc=desc, disable=not (progress and run.main), leave=False)
+    bar = tqdm(loader, desc=desc, disable=None if progress and run.main else True, leave=False)
     for b, (x, y) in enumerate(bar):
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
         loss, logits = _step(run, x, y, epoch, b)
