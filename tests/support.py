@@ -53,6 +53,25 @@ def user_folder(root: Path) -> Path:
     return root
 
 
+def user_discs(root: Path, n: int = 24, size: int = 32) -> Path:
+    """A user's folder as the README lays it out: images/ (a bright disc each), masks/ (0/255)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n):
+        cy, cx = rng.integers(8, size - 8, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.integers(4, 8) ** 2
+        image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+        image[disc] += 150
+        Image.fromarray(image).save(root / "images" / f"case{i:02d}.png")
+        Image.fromarray(disc.astype(np.uint8) * 255).save(root / "masks" / f"case{i:02d}.png")
+    return root
+
+
 def make_repo(
     root: Path, params: Mapping[str, Any], stages: Iterable[str] | None = None, name: str = "repo"
 ) -> tuple[Path, dict[str, str]]:

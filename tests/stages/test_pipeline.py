@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import ROOT, make_repo, ran_stages, run_cmd, tiny_params
+from support import ROOT, make_repo, ran_stages, run_cmd, tiny_params, user_discs
 
 DATASET_STAGES = ("check", "download", "preprocess")
 REPLICATE_STAGES = ("train", "predict", "borders", "attribute", "evaluate")
@@ -188,24 +188,6 @@ def readme_section_script(heading: str) -> list[str]:
     assert blocks, f"README: no ```bash block under '## {heading}'"
     joined = "\n".join(blocks).replace("\\\n", " ")
     return [ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.startswith("#")]
-
-
-def user_discs(root: Path, n: int = 24, size: int = 32) -> Path:
-    """A user's folder as the README lays it out: images/ (a bright disc each), masks/ (0/255)."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    for sub in ("images", "masks"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n):
-        cy, cx = rng.integers(8, size - 8, 2)
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.integers(4, 8) ** 2
-        image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-        image[disc] += 150
-        Image.fromarray(image).save(root / "images" / f"case{i:02d}.png")
-        Image.fromarray(disc.astype(np.uint8) * 255).save(root / "masks" / f"case{i:02d}.png")
-    return root
 
 
 @pytest.mark.slow

@@ -15,27 +15,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 from PIL import Image
-from support import make_repo, run_cmd, status_clean, tiny_params
+from support import make_repo, run_cmd, status_clean, tiny_params, user_discs
 
 from seginterp.model.net import load_model
 
 DEC = [16, 8, 8, 4, 4]
-
-
-def discs(root: Path, n: int = 24, size: int = 32) -> Path:
-    """A user's folder: images/ with a bright disc each, masks/ (0/255) of the discs."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    for sub in ("images", "masks"):
-        (root / sub).mkdir(parents=True)
-    for i in range(n):
-        cy, cx = rng.integers(8, size - 8, 2)
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.integers(4, 8) ** 2
-        image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-        image[disc] += 150
-        Image.fromarray(image).save(root / "images" / f"case{i:02d}.png")
-        Image.fromarray(disc.astype(np.uint8) * 255).save(root / "masks" / f"case{i:02d}.png")
-    return root
 
 
 def elsewhere(folder: Path, out: Path, steps: int) -> smp.Unet:
@@ -60,7 +44,7 @@ def elsewhere(folder: Path, out: Path, steps: int) -> smp.Unet:
 
 @pytest.mark.slow
 def test_a_model_trained_elsewhere_runs_the_whole_pipeline_untrained(tmp_path) -> None:
-    folder = discs(tmp_path / "user")
+    folder = user_discs(tmp_path / "user")
     theirs = elsewhere(folder, tmp_path / "their_unet", steps=15)
     params = tiny_params()
     section = params.pop("synthetic")
