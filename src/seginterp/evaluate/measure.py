@@ -164,7 +164,8 @@ def measure(
     shared: dict[str, Explainer] = {}
     todo = [j for j in range(n) if any(j in chosen[m.name] for m in metrics)]
     with quiet_captum():
-        for j in tqdm(todo, desc=f"evaluate {desc}", unit="img", disable=dist.quiet()):
+        # on a terminal or not: tests/stages/test_kill.py reads this bar in the stage's log
+        for j in tqdm(todo, desc=f"evaluate {desc}", unit="img", disable=not dist.is_main()):
             ctx = MeasureContext(data, cfg, acfg, data.todo[j], _shared=shared)
             for m in metrics:
                 if j not in chosen[m.name] or not (j in mine if m.sharded else dist.is_main()):
