@@ -40,7 +40,7 @@ COMPARE_DATASET ?= synthetic
 compare: $(STAMP)
 	set -e; export PATH="$(abspath $(BIN)):$$PATH"; \
 	for a in $$(python -m seginterp.report.architectures runnable --dataset $(COMPARE_DATASET)); do \
-	  dvc exp run --queue --force --name arch-$$a -S $(COMPARE_DATASET).model.architecture=$$a; \
+	  dvc exp run --queue --force --name arch-$$a -S ++$(COMPARE_DATASET).model.architecture=$$a; \
 	done; \
 	dvc exp run --run-all --jobs 1; \
 	python -m seginterp.report.architectures collect --dataset $(COMPARE_DATASET)

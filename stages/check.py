@@ -1,8 +1,9 @@
 """Stage `check` (always run): dataset <D>'s params validated and its user files fingerprinted.
 
-Every other stage depends on <out>, so a bad value anywhere in params.yaml stops `dvc repro`
-here, with one line per problem and no traceback. <out> has the same bytes whenever the params
-are valid: changing a param reruns only the stages that read it. <watch> fingerprints the user's
+<out> is the dataset's effective params (params.yaml `defaults` with the dataset's section laid on
+it), in which every later stage's params are tracked: a bad value anywhere stops `dvc repro` here,
+with one line per problem and no traceback, and changing a default or an override reruns only
+the stages whose effective value changed. <watch> fingerprints the user's
 files the download reads (a `folder` source, a local archive; `seginterp.data.watch`): `download`
 depends on it, so changing those files reruns `download` (DVC cannot watch a path held in a param);
 <pretrained> fingerprints `model.pretrained` likewise, for `train`.
@@ -18,7 +19,10 @@ import click
 @click.command()
 @click.option("--dataset", required=True, help="Dataset section of params.yaml.")
 @click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="Marker file written when valid."
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The dataset's effective params (YAML), written when valid.",
 )
 @click.option(
     "--watch",
@@ -34,9 +38,9 @@ import click
 )
 def main(dataset: str, out: Path, watch_file: Path, model_file: Path, params_path: str) -> None:
     """Check every section of DATASET in params.yaml; one line per problem."""
-    from seginterp.check import check_dataset, checked_text
+    from seginterp.check import check_dataset
     from seginterp.core.io import atomic_path
-    from seginterp.core.params import ParamsError, load_params, stage_section
+    from seginterp.core.params import ParamsError, load_params, stage_section, write_effective
     from seginterp.data.sources.registry import parse_download
     from seginterp.data.watch import write_fingerprint, write_model_fingerprint
     from seginterp.model.net import ModelConfig
@@ -53,7 +57,7 @@ def main(dataset: str, out: Path, watch_file: Path, model_file: Path, params_pat
     pretrained = ModelConfig.from_params(params, dataset).pretrained
     write_model_fingerprint(pretrained, model_file, watch_file.parent / "downloads")
     with atomic_path(out) as tmp:
-        tmp.write_text(checked_text(dataset))
+        write_effective(params, dataset, tmp)
     click.echo(f"{dataset}: params checked; {n} user file(s) fingerprinted")
 
 

@@ -111,9 +111,9 @@ def small_synthetic_params() -> dict:
     32 px (every section present: the check stage validates them all)."""
     import copy
 
-    import yaml
+    from seginterp.core.params import load_params
 
-    full = yaml.safe_load((ROOT / "params.yaml").read_text())
+    full = load_params(ROOT / "params.yaml")
     syn = copy.deepcopy(full["synthetic"])
     syn["download"].update(n_images=24, size=32, seed=0)
     syn["preprocess"].update(
@@ -143,9 +143,9 @@ def tiny_params() -> dict[str, Any]:
     replicate (seed 0)."""
     import copy
 
-    import yaml
+    from seginterp.core.params import load_params
 
-    full = yaml.safe_load((ROOT / "params.yaml").read_text())
+    full = load_params(ROOT / "params.yaml")
     syn = copy.deepcopy(full["synthetic"])
     syn["download"].update(n_images=24, size=32)
     syn["preprocess"]["image_size"] = 32

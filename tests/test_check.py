@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 from support import ROOT, isolated_env, run_cmd, user_folder
 
-from seginterp.check import check_dataset, checked_text
+from seginterp.check import check_dataset
 from seginterp.core.params import load_params
 
 PARAMS = load_params(ROOT / "params.yaml")
@@ -26,8 +26,12 @@ def _with(section: str, key: str, value: object) -> dict:
 
 
 def test_the_project_params_are_valid() -> None:
-    for dataset in PARAMS["datasets"]:
-        assert check_dataset(PARAMS, dataset) == []
+    """Every dataset section of params.yaml, laid on `defaults` (folder with a path set)."""
+    for dataset in ("synthetic", "kvasir-seg", "ham10000", "folder"):
+        p = copy.deepcopy(PARAMS)
+        p["datasets"] = [dataset]
+        p["folder"]["download"]["path"] = "/some/folder"
+        assert check_dataset(p, dataset) == [], dataset
 
 
 @pytest.mark.parametrize(
@@ -90,7 +94,7 @@ def test_stage_exits_with_the_lines_and_no_traceback(tmp_path: Path) -> None:
     good.write_text(yaml.safe_dump(PARAMS))
     r = CliRunner().invoke(cmd, [*args, str(good)])
     assert r.exit_code == 0, r.output
-    assert out.read_text() == checked_text("synthetic")
+    assert yaml.safe_load(out.read_text()) == PARAMS["synthetic"]  # the effective params
 
 
 @pytest.mark.slow

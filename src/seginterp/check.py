@@ -9,8 +9,8 @@ device, so in about a second and without memory; ``attribute.layers`` and
 per problem (a configured method the model cannot run, such as DeepLIFT on FPN, is a logged
 warning, not a problem: it is skipped, see :func:`seginterp.explain.config.runnable_methods`), e.g.
 ``synthetic.train: epochs must be >= 1, got -1``. The ``check`` stage runs first in dvc.yaml
-and every other stage depends on its output, so a typo in ``evaluate`` stops the pipeline before
-training starts, not after.
+and every other stage's params are tracked in its output (``data/<D>/params.yaml``), so a typo in
+``evaluate`` stops the pipeline before training starts, not after.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 
 from seginterp.core.determinism import check_portable, cpu_threads, numerics
 from seginterp.core.launch import check_nproc
-from seginterp.core.params import replicate_seeds, stage_section
+from seginterp.core.params import NOT_DATASETS, replicate_seeds, stage_section
 from seginterp.data.prepare import PreprocessParams
 from seginterp.data.sources.registry import parse_download
 from seginterp.evaluate.config import EvaluateConfig
@@ -145,6 +145,8 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
     if dataset not in (params.get("datasets") or []):
         listed = ", ".join(map(str, params.get("datasets") or []))
         return [f"datasets: {dataset!r} is not listed (datasets: {listed})"]
+    if dataset in NOT_DATASETS:
+        return [f"datasets: {dataset!r} names a section that is not a dataset; rename it"]
     errors = []
     built: dict[str, Any] = {}
     for section, build in _builders(params, dataset).items():
@@ -172,9 +174,3 @@ def check_dataset(params: Mapping[str, Any], dataset: str) -> list[str]:
     except ValueError as err:
         errors.append(str(err))
     return errors
-
-
-def checked_text(dataset: str) -> str:
-    """The check stage's output: the same bytes whenever the params are valid, so that a
-    param change reruns only the stages that read it."""
-    return f"params of {dataset} checked: {', '.join(SECTIONS)}\n"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 from explain.captum_ref import random_unet
 from support import ROOT
 
-from seginterp.core.params import ParamsError, from_mapping
+from seginterp.core.params import ParamsError, from_mapping, load_params
 from seginterp.core.registry import UnknownNameError
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.layers import resolve_layer, resolve_layers
@@ -34,7 +33,7 @@ def test_unknown_names_list_valid_ones():
 
 
 def test_params_yaml_sections_build():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = load_params(ROOT / "params.yaml")
     for name in params["datasets"]:
         cfg = AttributeConfig.from_params(params, name)
         assert cfg == from_mapping(AttributeConfig, params[name]["attribute"])

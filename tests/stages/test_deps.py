@@ -85,8 +85,24 @@ def test_a_stage_that_computes_floats_depends_on_the_numerics_params(stage: str)
     script = next(e for e in _entries(spec["cmd"]) if e.parent.name == "stages")
     if "make_deterministic(" not in script.read_text():
         return
-    params = set(spec["params"])
+    params = {p for p in spec["params"] if isinstance(p, str)}
     assert {"scale.cpu_threads", "scale.numerics"} <= params or "scale" in params, stage
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_tracks_its_dataset_params_in_the_effective_file(stage: str) -> None:
+    """Every stage after check tracks its dataset's params in data/<D>/params.yaml (the merged
+    defaults + overrides the check stage writes), never in params.yaml's sections, so a changed
+    default reruns exactly the stages whose effective value changed (tests/stages/test_params)."""
+    spec = _spec(stage)
+    params = spec.get("params") or []
+    direct = [p for p in params if isinstance(p, str) and p.startswith("${item")]
+    files = [k for p in params if isinstance(p, dict) for k in p]
+    if stage == "check":
+        assert {"defaults", "${item}"} <= set(params), params
+        return
+    assert not direct, (stage, direct)
+    assert set(files) <= {"data/${item}/params.yaml", "data/${item.dataset}/params.yaml"}, files
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -155,7 +155,7 @@ def test_another_architecture_is_one_param_of_an_experiment(tiny_run) -> None:
     repo, env = tiny_run.repo, tiny_run.env
     dvc = [sys.executable, "-m", "dvc"]
     sets = [
-        "synthetic.model.architecture=fpn",
+        "++synthetic.model.architecture=fpn",
         "synthetic.model.decoder_channels=[32,32,8,4,4]",  # FPN: GroupNorm of 32 groups,
         "synthetic.preprocess.image_size=64",  # which needs > 1 px at the 1/32 level
         "synthetic.attribute.layers=all",

@@ -1,9 +1,14 @@
 """Typed views of params.yaml: the one place that knows how the file is laid out.
 
-params.yaml has a ``datasets`` list and one section per dataset; each section has one sub-section
-per stage (``download``, ``preprocess``, ``model``, ``train``, ``predict``, ``attribute``,
+params.yaml has a ``datasets`` list, a ``defaults`` section and one section per dataset that lists
+only what differs from the defaults; a dataset's params are its section laid on ``defaults``
+(:func:`merged`), which :func:`load_params` does for every dataset. Each has one sub-section per
+stage (``download``, ``preprocess``, ``model``, ``train``, ``predict``, ``attribute``,
 ``evaluate``). Modules declare a dataclass for their sub-section and build it with
-:func:`from_mapping`, which rejects unknown keys (a typo must not be silently ignored).
+:func:`from_mapping`, which rejects unknown keys (a typo must not be silently ignored). The check
+stage writes each dataset's merged params to ``data/<D>/params.yaml`` (:func:`write_effective`),
+the file every later stage's params are tracked in, so that DVC reruns a stage when its effective
+value changes, whether through a default or an override, and no other (docs/pipeline.md).
 """
 
 from __future__ import annotations
@@ -20,12 +25,27 @@ import yaml
 C = TypeVar("C")
 
 
+DEFAULTS = "defaults"
+NOT_DATASETS = frozenset({DEFAULTS, "scale"})  # top-level sections that are not datasets
+
+
 class ParamsError(ValueError):
     """params.yaml is missing a section or has a key or value that cannot be used."""
 
 
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``: mappings merge key by key, at any depth; any other value (a
+    scalar, a list, null) replaces the default."""
+    out = dict(base)
+    for key, value in over.items():
+        below = base.get(key)
+        both = isinstance(value, Mapping) and isinstance(below, Mapping)
+        out[key] = merged(below, value) if both else value
+    return out
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read params.yaml as a plain dict."""
+    """Read params.yaml as a plain dict, every dataset section merged onto ``defaults``."""
     p = Path(path)
     if not p.is_file():
         raise ParamsError(f"params file {str(p)!r} not found (run from the project root)")
@@ -33,7 +53,23 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         data = yaml.safe_load(fh) or {}
     if not isinstance(data, dict):
         raise ParamsError(f"{p}: expected a mapping at the top level")
-    return data
+    defaults = data.get(DEFAULTS) or {}
+    if not isinstance(defaults, Mapping):
+        raise ParamsError(f"{p}: `{DEFAULTS}` must be a mapping of stage sections")
+    return {
+        k: merged(defaults, v) if isinstance(v, Mapping) and k not in NOT_DATASETS else v
+        for k, v in data.items()
+    }
+
+
+def write_effective(params: Mapping[str, Any], dataset: str, path: Path) -> None:
+    """Write ``dataset``'s merged params (as :func:`load_params` returns them) to ``path``: the
+    file DVC tracks each later stage's params in (``data/<D>/params.yaml: [train]``)."""
+    head = (
+        f"# {dataset}'s effective params: params.yaml `{DEFAULTS}` with the {dataset} section "
+        "laid on it.\n# Written by the check stage; edit params.yaml, not this file.\n"
+    )
+    path.write_text(head + yaml.safe_dump(dict(params[dataset]), sort_keys=False))
 
 
 def replicate_seeds(params: Mapping[str, Any]) -> list[int]:
@@ -56,7 +92,7 @@ def replicate_seeds(params: Mapping[str, Any]) -> list[int]:
 def stage_section(params: Mapping[str, Any], dataset: str, stage: str) -> dict[str, Any]:
     """Return ``params[dataset][stage]`` with an actionable error when it is missing."""
     if dataset not in params:
-        known = [k for k, v in params.items() if isinstance(v, Mapping)]
+        known = [k for k, v in params.items() if isinstance(v, Mapping) and k not in NOT_DATASETS]
         raise ParamsError(
             f"params.yaml has no section for dataset {dataset!r}; sections: {', '.join(known)}"
         )

@@ -2,7 +2,7 @@
 ``model.architecture`` as a DVC experiment, tabulated from ``dvc exp show --json``.
 
 ``make compare`` queues one experiment per architecture the dataset's config can explain
-(``arch-<name>``, ``-S <dataset>.model.architecture=<name>``), runs the queue, then calls this
+(``arch-<name>``, ``-S ++<dataset>.model.architecture=<name>``), runs the queue, then calls this
 module, which reads the experiments' ``summary.json`` metrics through ``dvc exp show --json`` and
 writes ``comparisons/<dataset>-architectures.json`` (this module owns that file), one row per
 architecture: test mDice and mIoU, each method's skill, the claims held / not held /
@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from seginterp.core.params import DEFAULTS, merged
 from seginterp.report.readme import ReadmeError, replace_block, split_block
 
 PREFIX = "arch-"
@@ -111,7 +112,9 @@ def rows_from_exp_show(
         if rev.get("error"):
             raise ComparisonError(f"experiment {name} failed: {rev['error']}")
         data = rev.get("data") or {}
-        set_to = _get(data, "params", "params.yaml", "data", dataset, "model", "architecture")
+        given = _get(data, "params", "params.yaml", "data") or {}
+        effective = merged(given.get(DEFAULTS) or {}, given.get(dataset) or {})
+        set_to = _get(effective, "model", "architecture")
         if set_to != arch:
             raise ComparisonError(f"experiment {name} ran architecture {set_to!r}, not {arch!r}")
         metrics = _get(data, "metrics", summary, "data")

@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from seginterp.core.params import load_params
 from seginterp.report.lock import ReadmeError, Source, file_md5, locked_outputs, manifest_path
 
 PICTURE_MAPS = ("saliency", "deeplift")
@@ -62,7 +61,7 @@ def _runs(flags: Any, min_width: int) -> list[tuple[int, int]]:
 
 
 def _methods(root: Path, dataset: str) -> list[str]:
-    params = yaml.safe_load((root / "params.yaml").read_text()) or {}
+    params = load_params(root / "params.yaml")
     return list(((params.get(dataset) or {}).get("attribute") or {}).get("methods") or [])
 
 
