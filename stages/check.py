@@ -6,7 +6,9 @@ with one line per problem and no traceback, and changing a default or an overrid
 the stages whose effective value changed. <watch> fingerprints the user's
 files the download reads (a `folder` source, a local archive; `seginterp.data.watch`): `download`
 depends on it, so changing those files reruns `download` (DVC cannot watch a path held in a param);
-<pretrained> fingerprints `model.pretrained` likewise, for `train`.
+<pretrained> fingerprints `model.pretrained` likewise, for `train`. Then it prints what each stage
+will cost on this device and warns when attribute or evaluate would exceed 30 min per replicate,
+naming the param to change (`seginterp.estimate`; a few seconds of calibration).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main(dataset: str, out: Path, watch_file: Path, model_file: Path, params_pat
     from seginterp.core.params import ParamsError, load_params, stage_section, write_effective
     from seginterp.data.sources.registry import parse_download
     from seginterp.data.watch import write_fingerprint, write_model_fingerprint
+    from seginterp.estimate import costs
     from seginterp.model.net import ModelConfig
 
     try:
@@ -59,6 +62,10 @@ def main(dataset: str, out: Path, watch_file: Path, model_file: Path, params_pat
     with atomic_path(out) as tmp:
         write_effective(params, dataset, tmp)
     click.echo(f"{dataset}: params checked; {n} user file(s) fingerprinted")
+    lines, warnings = costs(params, dataset, cfg)
+    click.echo("\n".join(lines))
+    for line in warnings:
+        click.echo(f"WARNING: {line}", err=True)
 
 
 if __name__ == "__main__":
