@@ -119,7 +119,8 @@ def small_synthetic_params() -> dict:
     syn["preprocess"].update(
         image_size=32, split={"train": 0.75, "val": 0.125, "test": 0.125}, seed=0
     )
-    return {"datasets": ["synthetic"], "replicates": [0], "scale": full["scale"], "synthetic": syn}
+    return {"datasets": ["synthetic"], "replicates": [0], "scale": full["scale"],
+            "defaults": full["defaults"], "synthetic": syn}  # fmt: skip
 
 
 def ran_stages(out: str) -> list[str]:
@@ -163,7 +164,8 @@ def tiny_params() -> dict[str, Any]:
         figure_images=2,
         bootstrap=50,
     )
-    return {"datasets": ["synthetic"], "replicates": [0], "scale": full["scale"], "synthetic": syn}
+    return {"datasets": ["synthetic"], "replicates": [0], "scale": full["scale"],
+            "defaults": full["defaults"], "synthetic": syn}  # fmt: skip
 
 
 def out_hashes(repo: Path) -> dict[str, str]:
