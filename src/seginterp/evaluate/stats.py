@@ -157,8 +157,9 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
 def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """Two-sided Wilcoxon signed-rank test of ``a − b`` over paired images.
 
-    Returns ``{n, n_nonzero, median_diff, mean_diff, rank_sum_diff, statistic, p_value,
-    min_p_value}``; ``rank_sum_diff`` is ``W+ − W−`` (positive: ``a`` tends to exceed ``b``);
+    Returns ``{n, n_nonzero, n_higher, median_diff, mean_diff, rank_sum_diff, statistic,
+    p_value, min_p_value}``; ``n_higher``: the images where ``a > b``; ``rank_sum_diff`` is
+    ``W+ − W−`` (positive: ``a`` tends to exceed ``b``);
     ``p_value`` is 1 when every difference is 0 (identical maps) and null when there are no
     pairs; ``min_p_value`` is the smallest p-value an exact test of ``n_nonzero`` differences can
     give, ``2 / 2^n_nonzero`` (every difference of one sign; ``n`` when every difference is 0):
@@ -172,6 +173,7 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     out: dict[str, Any] = {
         "n": int(d.size),
         "n_nonzero": int(nz.size),
+        "n_higher": int((nz > 0).sum()),
         "median_diff": float(np.median(d)) if d.size else None,
         "mean_diff": float(d.mean()) if d.size else None,
         "rank_sum_diff": None,
@@ -212,8 +214,9 @@ class PairSpec:
 def paired_family(specs: Sequence[PairSpec], alpha: float = 0.05) -> dict[str, dict[str, Any]]:
     """Paired tests of a family of pairs, Holm-corrected together.
 
-    Returns ``"<a>_vs_<b>"`` -> ``{a, b, basis, what, n, n_nonzero, median_diff, mean_diff,
-    rank_sum_diff, statistic, p_value, min_p_value, p_holm, testable, better, verdict}``.
+    Returns ``"<a>_vs_<b>"`` -> ``{a, b, basis, what, lower_is_better, n, n_nonzero, n_higher,
+    median_diff, mean_diff, rank_sum_diff, statistic, p_value, min_p_value, p_holm, testable,
+    better, verdict}``.
     ``testable`` is False when the pair's exact test cannot reach ``alpha``
     (``min_p_value >= alpha``) or no pair of the family can survive Holm (``m · min_p >= alpha``
     for every pair); the verdict then says "too few images to test", never "no difference".
@@ -246,6 +249,7 @@ def paired_family(specs: Sequence[PairSpec], alpha: float = 0.05) -> dict[str, d
             "b": s.b,
             "basis": s.basis or s.what,
             "what": s.what,
+            "lower_is_better": s.lower_is_better,
             **r,
             "p_holm": float(p_adj) if r["p_value"] is not None else None,
             "testable": testable,

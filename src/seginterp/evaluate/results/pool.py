@@ -160,6 +160,7 @@ def pool_test(rows: Sequence[Row]) -> Row:
         "stat": REPLICATES_MAX,
         "n": _n(rows),
         "n_nonzero": _n(rows, "n_nonzero"),
+        "n_higher": _n(rows, "n_higher"),
         "statistic": None,
         "p_value": None if any(v is None for v in raw) else 1.0 if both_ways else max(raw),
         "min_p_value": max(r["min_p_value"] for r in rows),

@@ -76,7 +76,9 @@ COLUMNS: dict[str, str] = {
     "b": "string",
     "what": "string",
     "basis": "string",
+    "lower_is_better": "boolean",
     "n_nonzero": "Int64",
+    "n_higher": "Int64",
     "median_diff": "float64",
     "mean_diff": "float64",
     "rank_sum_diff": "float64",
@@ -140,8 +142,9 @@ def tests(key: Key, family: str, specs: Sequence[PairSpec], alpha: float) -> lis
 
 
 _TEST_FIELDS: tuple[str, ...] = (
-    "a", "b", "basis", "what", "n", "n_nonzero", "median_diff", "mean_diff", "rank_sum_diff",
-    "statistic", "p_value", "min_p_value", "p_holm", "testable", "better", "verdict",
+    "a", "b", "basis", "what", "lower_is_better", "n", "n_nonzero", "n_higher", "median_diff",
+    "mean_diff", "rank_sum_diff", "statistic", "p_value", "min_p_value", "p_holm", "testable",
+    "better", "verdict",
 )  # fmt: skip
 """A test row's fields, in the order of :func:`seginterp.evaluate.stats.paired_family`."""
 
