@@ -14,7 +14,7 @@ time from the image counts and the params (:data:`WARN_SECONDS`: the time above 
 - sensitivity: ``sensitivity_samples + 1`` explanations of ``sensitivity_max_images`` images;
 - regions_null: one explanation by the randomized model of ``null_images`` images;
 - regions_baseline: the reference-based model-level maps again, on ``null_images`` images;
-- regions, sanity: no pass of the model (they read maps already made).
+- regions, localisation, complexity, sanity: no pass of the model (they read maps already made).
 
 An explanation costs its one-pass maps plus one exact pass per chunk of ``chunk_size`` border
 pixels for its nonlinear maps (``sample_k`` pixels when sampled; when exact, every border pixel:
@@ -198,6 +198,8 @@ def estimate(
             "regions_null": null * _explain(unit, acfg, again),
             "regions_baseline": null * unit.reference,
             "regions": 0.0,
+            "localisation": 0.0,
+            "complexity": 0.0,
             "sanity": 0.0,
         },
     }

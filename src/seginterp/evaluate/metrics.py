@@ -9,7 +9,15 @@ null made.
 from __future__ import annotations
 
 from seginterp.core.registry import Registry
-from seginterp.evaluate import baseline, regions, sanity, scoring, sensitivity
+from seginterp.evaluate import (
+    baseline,
+    complexity,
+    localisation,
+    regions,
+    sanity,
+    scoring,
+    sensitivity,
+)
 from seginterp.evaluate.measure import Metric
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -17,6 +25,8 @@ for _metric in (
     scoring.METRIC,
     scoring.LAYER_METRIC,
     regions.METRIC,
+    localisation.METRIC,
+    complexity.METRIC,
     sensitivity.METRIC,
     regions.NULL_METRIC,
     baseline.METRIC,

@@ -165,6 +165,8 @@ def evaluate_dataset(
         counts=facts.image_counts(data.status, data.n_not_attributed, len(data.todo)),
         refused=data.explainer.refused,
         baseline=tables["regions_baseline"],
+        localisation=tables["localisation"],
+        complexity=tables["complexity"],
     )
     tables["results"] = results_table(m)
     seconds["results"] = time.perf_counter() - t0

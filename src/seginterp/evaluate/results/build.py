@@ -9,6 +9,7 @@ import pandas as pd
 from seginterp.evaluate.claims.document import claim_rows
 from seginterp.evaluate.results import (
     infidelity,
+    maps,
     null,
     regions,
     run,
@@ -23,6 +24,8 @@ BUILDERS: tuple[tuple[str, Callable[[Measured], list[Row]]], ...] = (
     ("infidelity", infidelity.rows),
     ("sensitivity", sensitivity.rows),
     ("regions", regions.rows),
+    ("localisation", maps.localisation_rows),
+    ("complexity", maps.complexity_rows),
     ("regions_null", null.rows),
     ("sanity", sanity.rows),
     ("segmentation", segmentation.rows),

@@ -23,7 +23,8 @@ class Measured:
     the per-method claims when no image could be explained); ``counts``: the test images'
     counts (:func:`seginterp.evaluate.results.run.image_counts`; empty: no rows); ``refused``:
     configured methods the model cannot run -> why; ``baseline``: region rows of the
-    reference-based maps under the second baseline (:mod:`seginterp.evaluate.baseline`).
+    reference-based maps under the second baseline (:mod:`seginterp.evaluate.baseline`);
+    ``localisation``, ``complexity``: their metrics' rows of the trained model's maps.
     """
 
     frag: pd.DataFrame
@@ -39,6 +40,8 @@ class Measured:
     counts: Mapping[str, Any] = field(default_factory=dict)
     refused: Mapping[str, str] = field(default_factory=dict)
     baseline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    localisation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    complexity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def sigma(self) -> float:
