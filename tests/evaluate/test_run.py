@@ -155,8 +155,8 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     assert "seconds" not in pd.read_parquet(tmp_path / "eval" / "sensitivity.parquet")
     log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
     assert set(log["seconds"]) == {
-        "fragility", "layer_fragility", "regions", "sensitivity", "regions_null",
-        "regions_baseline", "sanity", "map_mass", "results", "figures", "total",
+        "fragility", "layer_fragility", "regions", "localisation", "complexity", "sensitivity",
+        "regions_null", "regions_baseline", "sanity", "map_mass", "results", "figures", "total",
     }  # fmt: skip
     layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())
