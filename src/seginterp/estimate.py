@@ -41,14 +41,12 @@ from seginterp.evaluate.config import EvaluateConfig
 from seginterp.explain.borders import border_pixels
 from seginterp.explain.config import AttributeConfig
 from seginterp.explain.engine import Explainer
+from seginterp.explain.registry import METHODS
 from seginterp.model.net import ModelConfig, build_model, resolve_device
 from seginterp.model.train_config import TrainConfig
 
 WARN_SECONDS = 30 * 60
 """A stage estimated above this per replicate gets a warning naming the param to change."""
-
-REFERENCE = ("deeplift", "integrated_gradients")
-"""The model-level maps that regions_baseline makes again from a second baseline."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,8 @@ class Unit:
 
     ``step``: a training step (forward, backward, Adam) per image; ``forward``: a forward per
     image in a batch; ``linear``: an explanation's one-pass maps; ``chunk``: its nonlinear maps
-    over one chunk of ``chunk_size`` border pixels; ``reference``: the :data:`REFERENCE` maps;
+    over one chunk of ``chunk_size`` border pixels; ``reference``: the reference-based model-level
+    maps (a completeness claim: DeepLIFT, IG), which regions_baseline makes again;
     ``border``: the calibration disc's border pixels; ``layers``: the explained layers.
     """
 
@@ -138,7 +137,11 @@ def _calibrate(params: Mapping[str, Any], dataset: str, threads: int) -> Unit:
     records = ex.explain(x, border)
     total = time.perf_counter() - t0
     nonlinear = max((r.seconds for r in records if r.mode != "one-pass"), default=0.0)
-    reference = sum(r.seconds for r in records if r.layer is None and r.method in REFERENCE)
+    reference = sum(
+        r.seconds
+        for r in records
+        if r.layer is None and METHODS.get(r.method).completeness is not None
+    )
     return Unit(
         device=str(device),
         threads=threads,
