@@ -10,10 +10,11 @@ STAMP := $(VENV)/.installed
 # The venv's bytecode is compiled on every core after pip (pip compiles on one core: half of the
 # install's time). Every stage imports from these caches, and only from them where
 # PYTHONDONTWRITEBYTECODE=1. torch's one file in Python 3.12 syntax is left out (pip skips it too).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/requirements-quantus.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps -r tests/requirements-quantus.txt
 	$(BIN)/python -m compileall -q -j 0 -x '/torch/testing/_internal/py312_intrinsics\.py$$' \
 		$(VENV)/lib
 	touch $(STAMP)

@@ -183,6 +183,8 @@ def estimate(
     perturb = len(ecfg.infidelity_sigma) * ecfg.n_perturb_samples * unit.forward
     null = n_test if ecfg.null_images is None else min(ecfg.null_images, n_test)
     layer_images = n_test if ecfg.layer_images is None else min(ecfg.layer_images, n_test)
+    deletion = n_test if ecfg.deletion_images is None else min(ecfg.deletion_images, n_test)
+    orders = len(acfg.methods) + 1 + ecfg.deletion_layers * len(acfg.layer_methods) * unit.layers
     return {
         "train": {
             "steps": epochs * counts["train"] * unit.step,
@@ -200,6 +202,7 @@ def estimate(
             * _explain(unit, acfg, again),
             "regions_null": null * _explain(unit, acfg, again),
             "regions_baseline": null * unit.reference,
+            "deletion": deletion * (2 + 2 * (ecfg.deletion_steps - 1) * orders) * unit.forward,
             "regions": 0.0,
             "localisation": 0.0,
             "complexity": 0.0,
@@ -218,6 +221,7 @@ FIX = {
     "sensitivity": "evaluate.sensitivity_max_images",
     "regions_null": "evaluate.null_images",
     "regions_baseline": "evaluate.null_images",
+    "deletion": "evaluate.deletion_images (or fewer evaluate.deletion_steps)",
 }
 """The param that shortens each part."""
 

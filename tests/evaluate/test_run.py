@@ -156,8 +156,12 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
     assert set(log["seconds"]) == {
         "fragility", "layer_fragility", "regions", "localisation", "complexity", "sensitivity",
-        "regions_null", "regions_baseline", "sanity", "map_mass", "results", "figures", "total",
+        "deletion", "regions_null", "regions_baseline", "sanity", "map_mass", "results", "figures",
+        "total",
     }  # fmt: skip
+    deletion = pd.read_parquet(tmp_path / "eval" / "deletion.parquet")
+    assert list(dict.fromkeys(deletion["method"]))[-1] == "random"  # the chance line, per image
+    assert deletion.groupby("id").size().tolist() == [3 + 1] * 3  # the model maps + random
     layers = LAYERS
     frag = json.loads((mdir / "fragility.json").read_text())
     assert frag["n_images"] == 4 and frag["n_without_border"] == 1 and frag["n_evaluated"] == 3

@@ -25,7 +25,10 @@ class EvaluateConfig(StageConfig):
     randomized-weights model for the region null (null = every scored image; 0 = no null, so
     region claims stay inconclusive). ``layer_images`` bounds the images whose layer maps are
     scored in their activation space, the costliest part of the stage (null = every scored
-    image).
+    image). ``deletion_*``: the deletion/insertion curves (:mod:`seginterp.evaluate.deletion`):
+    ``deletion_steps`` steps of ``1/steps`` of the pixels, on ``deletion_images`` images (null =
+    every scored image), the removed pixels replaced by ``road`` (noisy linear imputation) or
+    ``baseline`` (the explainer's reference input); ``deletion_layers`` adds the layer maps.
     """
 
     section: ClassVar[str] = "evaluate"
@@ -46,6 +49,10 @@ class EvaluateConfig(StageConfig):
     recompute_max_pixels: int | None = None
     null_images: int | None = None
     layer_images: int | None = None
+    deletion_steps: int = 10
+    deletion_images: int | None = None
+    deletion_replacement: str = "road"
+    deletion_layers: bool = False
 
     def __post_init__(self) -> None:
         if not self.infidelity_sigma or any(not s > 0 for s in self.infidelity_sigma):
@@ -68,7 +75,16 @@ class EvaluateConfig(StageConfig):
         for name in ("sensitivity_max_images", "band_width", "sanity_images", "figure_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"evaluate.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("null_images", "layer_images"):
+        if not 2 <= self.deletion_steps <= 100:
+            raise ValueError(
+                f"evaluate.deletion_steps must be in [2, 100], got {self.deletion_steps}"
+            )
+        if self.deletion_replacement not in ("road", "baseline"):
+            raise ValueError(
+                f"evaluate.deletion_replacement must be road or baseline, got "
+                f"{self.deletion_replacement!r}"
+            )
+        for name in ("null_images", "layer_images", "deletion_images"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"evaluate.{name} must be >= 0 or null, got {value}")

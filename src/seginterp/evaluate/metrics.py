@@ -12,6 +12,7 @@ from seginterp.core.registry import Registry
 from seginterp.evaluate import (
     baseline,
     complexity,
+    deletion,
     localisation,
     regions,
     sanity,
@@ -28,6 +29,7 @@ for _metric in (
     localisation.METRIC,
     complexity.METRIC,
     sensitivity.METRIC,
+    deletion.METRIC,
     regions.NULL_METRIC,
     baseline.METRIC,
     sanity.METRIC,

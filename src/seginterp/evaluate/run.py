@@ -167,6 +167,7 @@ def evaluate_dataset(
         baseline=tables["regions_baseline"],
         localisation=tables["localisation"],
         complexity=tables["complexity"],
+        deletion=tables["deletion"],
     )
     tables["results"] = results_table(m)
     seconds["results"] = time.perf_counter() - t0

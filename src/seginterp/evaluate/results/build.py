@@ -26,6 +26,7 @@ BUILDERS: tuple[tuple[str, Callable[[Measured], list[Row]]], ...] = (
     ("regions", regions.rows),
     ("localisation", maps.localisation_rows),
     ("complexity", maps.complexity_rows),
+    ("deletion", maps.deletion_rows),
     ("regions_null", null.rows),
     ("sanity", sanity.rows),
     ("segmentation", segmentation.rows),

@@ -1,7 +1,8 @@
 """Per-map means of a metric whose rows are one map of one image each (localisation,
-complexity): for each map, ``n`` (a point) and the ``mean`` of each of the metric's columns over
-the images where it is defined, with its bootstrap interval. Model maps first (in table order),
-then per layer method its layers in network order; ``section`` is the metric's name."""
+complexity, deletion): for each map, ``n`` (a point) and the ``mean`` of each of the metric's
+columns over the images where it is defined, with its bootstrap interval. Model maps first (in
+table order), then per layer method its layers in network order; ``section`` is the metric's
+name."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from seginterp.evaluate import complexity, localisation
+from seginterp.evaluate import complexity, deletion, localisation
 from seginterp.evaluate.results.measured import Measured
 from seginterp.evaluate.results.table import Key, Row, estimate, point
 
@@ -46,3 +47,8 @@ def localisation_rows(m: Measured) -> list[Row]:
 def complexity_rows(m: Measured) -> list[Row]:
     """:mod:`seginterp.evaluate.complexity`'s means per map."""
     return map_means("complexity", m.complexity, complexity.COLUMNS, m)
+
+
+def deletion_rows(m: Measured) -> list[Row]:
+    """:mod:`seginterp.evaluate.deletion`'s means per map (the random order a model-level row)."""
+    return map_means("deletion", m.deletion, deletion.COLUMNS, m)

@@ -24,7 +24,8 @@ class Measured:
     counts (:func:`seginterp.evaluate.results.run.image_counts`; empty: no rows); ``refused``:
     configured methods the model cannot run -> why; ``baseline``: region rows of the
     reference-based maps under the second baseline (:mod:`seginterp.evaluate.baseline`);
-    ``localisation``, ``complexity``: their metrics' rows of the trained model's maps.
+    ``localisation``, ``complexity``, ``deletion``: their metrics' rows of the trained model's
+    maps.
     """
 
     frag: pd.DataFrame
@@ -42,6 +43,7 @@ class Measured:
     baseline: pd.DataFrame = field(default_factory=pd.DataFrame)
     localisation: pd.DataFrame = field(default_factory=pd.DataFrame)
     complexity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    deletion: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def sigma(self) -> float:

@@ -37,8 +37,8 @@ HOLM, REPLICATES_MAX = "holm", "replicates_max"
 @dataclass(frozen=True)
 class Key:
     """What a row is about. ``section``: the part of the evaluation (``infidelity``,
-    ``sensitivity``, ``regions``, ``localisation``, ``complexity``, ``regions_null``, ``sanity``,
-    ``segmentation``, ``claim``);
+    ``sensitivity``, ``regions``, ``localisation``, ``complexity``, ``deletion``,
+    ``regions_null``, ``sanity``, ``segmentation``, ``claim``);
     ``quantity``: the per-image column or derived quantity; ``name``: the row's name in its
     table (e.g. ``saliency[exact]``, ``gradcam@encoder1``); the rest: the map and setting."""
 
