@@ -3,19 +3,22 @@
     python bench/evaluate.py [--dataset synthetic] [--replicate 0] [--images 2]
 
 Reads the committed run's outputs (``data/<D>/``, replicate ``--replicate``: run ``make repro``
-or ``dvc pull`` first),
-applies the dataset's numerics as the stages do, and times on the first ``--images`` scored
-images each part of :func:`seginterp.evaluate.run.evaluate_dataset`: input-space infidelity,
-activation-space layer infidelity, sensitivity (its image count is a param: here per image), the
-randomized model's maps (sanity and region null) and, for scale, the attribute stage's
-:meth:`Explainer.explain`. The unit is one forward + backward of the border-mean logit of one
-image. Each part's floor, in the same unit:
+or ``dvc pull`` first), applies the dataset's numerics as the stages do, and times on the first
+``--images`` scored images each part of :func:`seginterp.evaluate.run.evaluate_dataset`:
+input-space infidelity, activation-space layer infidelity, sensitivity (its image count is a
+param: here per image), the randomized model's maps (sanity and region null), deletion/insertion,
+localisation and complexity and, for scale, the attribute stage's :meth:`Explainer.explain`. The
+unit is one forward + backward of the border-mean logit of one image. Each part's floor, in the
+same unit:
 
 - input-space infidelity: ``n_perturb_samples`` forwards per σ (batched);
 - activation-space: per layer and σ, ``n_perturb_samples`` forwards of the part of the network
   downstream of the layer (its share of the convolutions' multiply-adds);
 - randomized model: one ``explain`` of the image (what the attribute stage pays);
-- sensitivity: ``sensitivity_samples + 1`` explanations of the image.
+- sensitivity: ``sensitivity_samples + 1`` explanations of the image;
+- deletion/insertion: ``2 + 2 (deletion_steps − 1) (maps + 1)`` forwards (batched), plus the
+  imputations on the CPU;
+- localisation, complexity: no pass of the model (they read the stored maps).
 """
 
 from __future__ import annotations
@@ -43,14 +46,20 @@ def main() -> None:
 
     params = load_params(args.params)
     make_deterministic(params)
+    import functools
+
+    import numpy as np
     import torch
     from torch import nn
 
+    from seginterp.evaluate.complexity import complexity_rows
     from seginterp.evaluate.config import EvaluateConfig
+    from seginterp.evaluate.deletion import deletion_rows
     from seginterp.evaluate.functions import image_functions, image_seed, stored_map_function
     from seginterp.evaluate.infidelity import ScoredMap, score_maps
     from seginterp.evaluate.inputs import EvaluateInputs, load_inputs
     from seginterp.evaluate.layer_infidelity import activation_records
+    from seginterp.evaluate.localisation import localisation_rows
     from seginterp.evaluate.randomized import randomize_weights, randomized_pairs
     from seginterp.evaluate.sensitivity import sensitivity_rows
     from seginterp.explain.config import AttributeConfig
@@ -114,6 +123,9 @@ def main() -> None:
                 native.append(ScoredMap(key, torch.from_numpy(stored.natives[key]), fn))
         modules = {m.key.layer: ex.layer(m.key.layer) for m in native}
         seed = image_seed(cfg.seed, ref.id)
+        deleted = {k: a for k, a in stored.maps.items() if k.layer is None or cfg.deletion_layers}
+        truth = np.asarray(data.truths[ref.index]).astype(bool)
+        pred = np.asarray(data.preds[ref.index])
         sigmas, bs = cfg.infidelity_sigma, cfg.batch_size
         timed: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
             ("attribute (explain, for scale)", ex.explain, (x, stored.border)),
@@ -125,6 +137,14 @@ def main() -> None:
              (ex, rnd, x, ref.id, stored, keys, cfg)),
             ("sensitivity", sensitivity_rows,
              (ex, x, ref.id, ref.index, stored, cfg, lambda _: None)),
+            ("deletion / insertion", functools.partial(
+                deletion_rows, steps=cfg.deletion_steps, kind=cfg.deletion_replacement,
+                seed=cfg.seed, batch_size=bs),
+             (ref.id, ref.index, model, x, ex.baseline(x), deleted, stored.modes, stored.border)),
+            ("localisation", localisation_rows,
+             (ref.id, ref.index, stored.maps, stored.modes, truth, pred, stored.border,
+              cfg.band_width)),
+            ("complexity", complexity_rows, (ref.id, ref.index, stored.maps, stored.modes)),
         ]  # fmt: skip
         with quiet_captum():
             for name, fn, fn_args in timed:
@@ -138,6 +158,11 @@ def main() -> None:
                           sig * n * per_sample * sum(downstream(k) for k in layers))  # fmt: skip
         floors.setdefault("randomized model (sanity, null)", 0.0)
         floors["randomized model (sanity, null)"] += explain / len(refs)
+        orders = len(deleted) + 1
+        floors.setdefault("deletion / insertion",
+                          (2 + 2 * (cfg.deletion_steps - 1) * orders) * per_sample)  # fmt: skip
+        floors.setdefault("localisation", 0.0)
+        floors.setdefault("complexity", 0.0)
         floors.setdefault("sensitivity", 0.0)
         floors["sensitivity"] += (cfg.sensitivity_samples + 1) * explain / len(refs)
 
