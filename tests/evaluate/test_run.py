@@ -215,7 +215,11 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     claims = json.loads((mdir / "claims.json").read_text())
     assert claims["dataset"] == "t" and claims["n_images"] == 3
     tallied = sum(claims["counts"].values()) + sum(claims["counts_beyond"].values())
-    assert tallied == len(claims["claims"]) >= 8 and sum(claims["counts_beyond"].values()) == 2
+    beyond = sum(claims["counts_beyond"].values())
+    assert tallied == len(claims["claims"]) >= 8 and beyond == 2 + 2  # border: 2, agreement: 2
+    agree = {c["id"]: c for c in claims["claims"] if c["id"].startswith("agreement_")}
+    assert set(agree) == {"agreement_deletion", "agreement_insertion"}
+    assert all(c["ours"].startswith("Kendall τ") and "ranks" in c["why"] for c in agree.values())
     assert claims["claims"][0]["why"] == "no paper figure for this dataset"
     assert (mdir / "claims.md").read_text().startswith("Claims of the paper on `t`")
     summary = json.loads((mdir / "summary.json").read_text())

@@ -41,15 +41,17 @@ def test_no_explainable_image_gives_inconclusive_claims_and_a_table():
         "decoder2_peak/gradcam",
         "decoder2_peak/deeplift",
         "border_only/saliency",
+        "agreement_deletion",
+        "agreement_insertion",
     ]
     assert all(c["verdict"] == "inconclusive" for c in doc["claims"])
     assert {c["why"] for c in doc["claims"][1:]} == {"no explainable image"}
     assert doc["claims"][1]["claim"] == CLAIMS.get("infidelity_order").text
     assert "Kvasir-SEG Table II" in doc["claims"][1]["paper"]
     assert doc["counts"] == {"held": 0, "not held": 0, "inconclusive": 8}
-    assert doc["counts_beyond"] == {"held": 0, "not held": 0, "inconclusive": 2}
+    assert doc["counts_beyond"] == {"held": 0, "not held": 0, "inconclusive": 4}
     md = claims_markdown(doc)
-    assert md.count("\n| ") == 9 + 3 and "methods: 0 held, 0 not held, 8 inconclusive" in md
+    assert md.count("\n| ") == 9 + 5 and "methods: 0 held, 0 not held, 8 inconclusive" in md
     assert "Beyond the paper: the same claims on methods it did not use (0 held" in md
 
 
@@ -64,8 +66,8 @@ def test_rows_on_methods_the_paper_did_not_use_are_apart_from_its_tally():
     assert groups["border_only/saliency"] == groups["border_sign/saliency"] == "beyond the paper"
     assert groups["border_only/deeplift"] == groups["infidelity_order"] == "paper"
     beyond = [r for r in doc["claims"] if r["group"] == "beyond the paper"]
-    assert sum(doc["counts_beyond"].values()) == len(beyond) == 2
-    assert sum(doc["counts"].values()) == len(doc["claims"]) - 2
+    assert sum(doc["counts_beyond"].values()) == len(beyond) == 2 + 2  # and the agreement claims
+    assert sum(doc["counts"].values()) == len(doc["claims"]) - 4
 
 
 def test_an_unknown_claim_lists_the_valid_ones():
@@ -105,6 +107,8 @@ def test_every_row_is_made_from_its_spec_live_or_not():
         "decoder2_peak/gradcam",
         "border_only/deeplift",
         "border_only/saliency",
+        "agreement_deletion",
+        "agreement_insertion",
     ]
     _from_registry(live, ctx.paper)
     none = measured(frag=pd.DataFrame(), regions=reg, layer_order=LAYERS,

@@ -93,6 +93,7 @@ class ClaimSpec:
     and tests on one subject (results rows at :func:`claim_key`, or :func:`cannot_judge`);
     ``judge``: the verdict, read from those rows (and rows of other sections), computing nothing.
     ``explained``: judged on the explained images (without any, its rows say so).
+    ``beyond``: a claim the paper does not make (its rows are reported apart, :data:`BEYOND`).
     """
 
     id: str
@@ -103,6 +104,7 @@ class ClaimSpec:
     judge: Judge
     per: Literal["dataset", "method", "layer method"] = "dataset"
     explained: bool = True
+    beyond: bool = False
 
     def __post_init__(self) -> None:
         if "/" in self.id or ("{method}" in self.text) != (self.per != "dataset"):
@@ -115,8 +117,10 @@ class ClaimSpec:
         return self.judge(res, ctx, subject) if why is None else inconclusive(why)
 
     def group(self, method: str | None) -> str:
-        """:data:`PAPER_GROUP` for a claim on the dataset or on a method the paper used, else
-        :data:`BEYOND`."""
+        """:data:`PAPER_GROUP` for a paper's claim on the dataset or on a method the paper used,
+        else :data:`BEYOND`."""
+        if self.beyond:
+            return BEYOND
         used = PAPER_METHODS if self.per == "method" else PAPER_LAYER_METHODS
         return PAPER_GROUP if method is None or method in used else BEYOND
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from seginterp.evaluate.claims.document import claim_rows
 from seginterp.evaluate.results import (
+    agreement,
     infidelity,
     maps,
     null,
@@ -27,6 +28,7 @@ BUILDERS: tuple[tuple[str, Callable[[Measured], list[Row]]], ...] = (
     ("localisation", maps.localisation_rows),
     ("complexity", maps.complexity_rows),
     ("deletion", maps.deletion_rows),
+    ("agreement", agreement.rows),
     ("regions_null", null.rows),
     ("sanity", sanity.rows),
     ("segmentation", segmentation.rows),

@@ -3,8 +3,9 @@
 One long table (``data/<D>/evaluation/results.parquet``) holds two kinds of rows:
 
 - ``estimate``: one statistic (``stat``: ``mean``, ``median`` or ``ratio_of_means`` with a 95 %
-  percentile-bootstrap interval over images; ``point`` for a value without an interval: a count,
-  a maximum, a median of a diagnostic) of one ``quantity``;
+  percentile-bootstrap interval over images; ``kendall_w`` or ``kendall_tau`` of rankings with
+  theirs (:mod:`.agreement`); ``point`` for a value without an interval: a count, a maximum, a
+  median of a diagnostic) of one ``quantity``;
 - ``test``: one paired Wilcoxon signed-rank test of a ``family`` of tests, Holm-adjusted within
   the family (:func:`seginterp.evaluate.stats.paired_family`).
 
@@ -27,8 +28,8 @@ import pandas as pd
 from seginterp.evaluate.stats import PairSpec, median_summary, paired_family, ratio_skill, summary
 
 ESTIMATE, TEST = "estimate", "test"
-STATS: tuple[str, ...] = ("mean", "median", "ratio_of_means", "point")
-"""An estimate's statistic; the first three have a bootstrap interval (from 3 images)."""
+STATS: tuple[str, ...] = ("mean", "median", "ratio_of_means", "kendall_w", "kendall_tau", "point")
+"""An estimate's statistic; all but ``point`` have a bootstrap interval (from 3 images)."""
 HOLM, REPLICATES_MAX = "holm", "replicates_max"
 """A test's ``p_holm``: Holm-adjusted within its family over images; or, pooled
 (:mod:`seginterp.evaluate.results.pool`), the largest of the replicates' Holm-adjusted p."""
@@ -125,6 +126,17 @@ def estimate(key: Key, values: np.ndarray, stat: str, n_boot: int, seed: int) ->
 def ratio(key: Key, infd: np.ndarray, zero: np.ndarray, n_boot: int, seed: int) -> Row:
     """The ratio of means ``1 − Σ infd / Σ zero`` (skill) with its paired bootstrap interval."""
     return _estimate_row(key, "ratio_of_means", ratio_skill(infd, zero, n_boot, seed))
+
+
+def statistic(
+    key: Key, stat: str, value: float | None, lo: float | None, hi: float | None, n: int,
+    note: str | None = None,
+) -> Row:  # fmt: skip
+    """A statistic ``stat`` (one of :data:`STATS`) computed elsewhere, with its interval."""
+    if stat not in STATS or stat == "point":
+        raise ValueError(f"statistic: stat must be one of {STATS[:-1]}, got {stat!r}")
+    return _estimate_row(key, stat, {stat: value, "ci_low": lo, "ci_high": hi, "n": n,
+                                     "note": note})  # fmt: skip
 
 
 def point(key: Key, value: float | None, n: int | None = None) -> Row:
