@@ -3,7 +3,7 @@
 Reads <evaluations>/<seed>/results.parquet of every training seed in params.yaml `replicates`
 (each replicate's evaluate stage) and writes the pooled results table <out> (two-level
 intervals over models and images, intersection-union tests), <metrics-dir>/{fragility,regions,
-sanity,methods,claims,summary}.json, claims.md (a verdict stands only when every replicate's
+sanity,methods,agreement,claims,summary}.json, claims.md (a verdict stands only when every replicate's
 agrees) and the per-layer plot tables under <plots-dir> (see :mod:`seginterp.evaluate.replicates`).
 """
 

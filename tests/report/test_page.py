@@ -261,3 +261,21 @@ def test_report_opens_with_the_claims_table(tmp_path):
     body = page.split("<body>", 1)[1]
     assert body.index("<table class='claims'") < body.index("<section id='metrics'>")
     assert "<td>border positive</td>" in body and "verdict-not-held" in body
+
+
+def test_the_ranking_agreement_follows_the_claims(tmp_path):
+    from evaluate.results.test_agreement import ranked
+
+    from seginterp.evaluate.render.agreement import agreement_document
+    from seginterp.evaluate.results.agreement import rows
+    from seginterp.evaluate.results.table import Results, frame
+
+    d = tmp_path / "metrics" / "toy"
+    d.mkdir(parents=True)
+    (d / "claims.json").write_text(json.dumps({"claims": [], "counts": {}}))
+    doc = agreement_document(Results(frame(rows(ranked(1.0)))), None)
+    (d / "agreement.json").write_text(json.dumps(doc))
+    body = render_report(collect_sources(tmp_path, "toy")).split("<body>", 1)[1]
+    assert body.index("<table class='claims'") < body.index("<table class='agreement'")
+    assert "<th>deletion AUC ↓ (n=12)</th>" in body and "<td>guided_backprop</td>" in body
+    assert "Kendall&#x27;s W over the 4 tests: 1 [" in body

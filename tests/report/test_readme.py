@@ -23,6 +23,16 @@ CLAIMS = (
     + "".join(f"| c{i} | held |\n" for i in range(5))
     + "\nBeyond the paper: none.\n"
 )
+AGREEMENT = {
+    "tests": {
+        name: {"label": f"{name} score", "lower_is_better": lower, "n": 12,
+               "ranks": dict(zip(METHODS, ranks, strict=True))}
+        for name, lower, ranks in (("infidelity", False, [1, 2, 3]), ("deletion", True, [1, 3, 2]))
+    },
+    "kendall_w": {"kendall_w": 0.75, "ci_low": 0.5, "ci_high": 1.0, "n": 12},
+    "kendall_tau": {"infidelity_vs_deletion": {"kendall_tau": 0.333, "ci_low": -0.333,
+                                               "ci_high": 1.0, "n": 12}},
+}  # fmt: skip
 
 
 def _md5(data: bytes) -> str:
@@ -48,6 +58,7 @@ def _project(tmp_path: Path) -> Path:
             {"test": {"mIoU": 0.5, "mDice": 0.6}, "n": {"models": 3, "scored": 12}}
         ).encode(),
         "metrics/toy/claims.md": CLAIMS.encode(),
+        "metrics/toy/agreement.json": json.dumps(AGREEMENT).encode(),
     }
     outs = []
     for rel, data in files.items():
@@ -86,6 +97,10 @@ def test_update_writes_the_outputs_and_cites_their_md5(tmp_path: Path) -> None:
     assert "| c2 | held |" in text and "| c3 | held |" not in text
     assert "The first 3 of 5 rows" in text and "Beyond the paper" not in text
     assert "| c4 | held |" in full and "Beyond the paper: none." in full and '"mDice": 0.6' in full
+    for t in (text, full):  # the ranking agreement, both pages
+        assert "| method | infidelity score ↑ (n=12) | deletion score ↓ (n=12) |" in t
+        assert "| deeplift | 3 | 2 |" in t and "Kendall's W over the 2 tests: 0.75 [0.5, 1]" in t
+        assert "infidelity vs deletion 0.333 [-0.333, 1]" in t
     assert f"<!-- source {FIGURES} md5 " in text
     assert text.startswith("# t\n") and text.endswith("\n\ntail\n")
     with Image.open(root / "docs/img/toy-overview.png") as im:
@@ -111,7 +126,7 @@ def test_check_fails_when_the_figures_move_on(tmp_path: Path) -> None:
     root = _project(tmp_path)
     readme.update(root, ["toy"])
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    lock["stages"]["evaluate@toy"]["outs"][2]["md5"] = "1" * 32 + ".dir"
+    lock["stages"]["evaluate@toy"]["outs"][3]["md5"] = "1" * 32 + ".dir"
     (root / "dvc.lock").write_text(yaml.safe_dump(lock))
     (problem,) = readme.check(root, ["toy"])
     assert problem.startswith(f"README.md: {FIGURES}: the block cites"), problem

@@ -188,6 +188,37 @@ def claims_html(root: Path, dataset: str) -> str | None:
     )
 
 
+def agreement_html(root: Path, dataset: str) -> str | None:
+    """``metrics/<D>/agreement.json``: each method's rank under each faithfulness test, Kendall's
+    W and the pairwise τ (None when it is absent)."""
+    from seginterp.evaluate.render.agreement import agreement_markdown
+
+    path = root / "metrics" / dataset / "agreement.json"
+    if not path.is_file():
+        return None
+    try:
+        text = agreement_markdown(json.loads(path.read_text()), dataset)
+    except (json.JSONDecodeError, KeyError, TypeError, StopIteration) as exc:
+        raise ReportError(f"{path}: not a ranking-agreement document ({exc})") from exc
+    out, rows = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-"):
+                rows.append([c.strip() for c in line.strip("|").split("|")])
+            continue
+        if rows:
+            head = "".join(f"<th>{_e(c)}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>"
+                           for r in rows[1:])  # fmt: skip
+            out.append(f"<table class='agreement' data-source='metrics/{_e(dataset)}/"
+                       f"agreement.json'><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+                       "</table>")  # fmt: skip
+            rows = []
+        if line:
+            out.append(f"<p>{_e(line)}</p>")
+    return "\n".join(out) + "\n"
+
+
 def _section(anchor: str, title: str, items: list[str]) -> list[str]:
     return [f"<section id='{anchor}'><h2>{title}</h2>", *items, "</section>"]
 
@@ -200,8 +231,9 @@ def render_report(src: ReportSources) -> str:
             f"{src.root}/dvclive: run `dvc repro` or `dvc pull` first"
         )
     root, d = src.root, src.dataset
-    claims = claims_html(root, d)
+    claims, agreement = claims_html(root, d), agreement_html(root, d)
     nav = [("claims", "Claims", [Path("claims.json")] if claims else [])]
+    nav += [("agreement", "Ranking agreement", [Path("agreement.json")] if agreement else [])]
     nav += [("metrics", "Metrics", src.metrics), ("curves", "Training curves", src.curves)]
     nav += [("plots", "Plots", src.tables), ("figures", "Figures", src.figures)]
     links = " · ".join(f"<a href='#{i}'>{t} ({len(f)} files)</a>" for i, t, f in nav if f)
@@ -209,6 +241,9 @@ def render_report(src: ReportSources) -> str:
     uids = (f"plot{i}" for i in itertools.count(1))  # plot ids, unique in the page
     if claims:
         parts += _section("claims", "The paper's claims: verdicts", [claims])
+    if agreement:
+        parts += _section("agreement", "Do the faithfulness tests rank the methods alike?",
+                          [agreement])  # fmt: skip
     if src.metrics:
         parts += _section("metrics", "Metrics", [_metrics_html(root, r) for r in src.metrics])
     if src.curves:

@@ -2,10 +2,11 @@
 outputs (never typed by hand).
 
 Each block sits between two markers. docs/results.md holds the full block per dataset (the test
-segmentation, both claims tables and the ``summary.json`` that ``dvc metrics show`` prints);
-README.md a short one (a picture, the segmentation line, the tally and the first rows of the
-claims table). Both are rendered from the outputs that ``dvc.lock`` records (the pool stage's
-``metrics/<D>/summary.json`` and ``claims.md``; for the picture, ``maps.png`` of the first
+segmentation, both claims tables, the ranking agreement and the ``summary.json`` that ``dvc
+metrics show`` prints); README.md a short one (a picture, the segmentation line, the tally, the
+first rows of the claims table and the ranking agreement). Both are rendered from the outputs
+that ``dvc.lock`` records (the pool stage's ``metrics/<D>/summary.json``, ``claims.md`` and
+``agreement.json``; for the picture, ``maps.png`` of the first
 replicate's figures) and name each source with its md5 from ``dvc.lock``, so a check can tell,
 even on a clone without the outputs, whether they still describe the committed run. The picture,
 docs/img/<D>-overview.png, is cut from ``maps.png``: the image, the prediction with its border,
@@ -56,7 +57,7 @@ FIRST_ROWS = 3
 def sources(root: Path, dataset: str) -> list[Source]:
     """The outputs of ``dataset`` the blocks' text needs, with their dvc.lock md5."""
     locked = locked_md5s(root / "dvc.lock")
-    names = ("summary.json", "claims.md")
+    names = ("summary.json", "claims.md", "agreement.json")
     paths = [f"metrics/{dataset}/{n}" for n in names]
     missing = [p for p in paths if p not in locked]
     if missing:
@@ -92,20 +93,27 @@ def _segmentation(summary: dict[str, Any]) -> str:
     )
 
 
-def _texts(root: Path, dataset: str) -> tuple[list[Source], dict[str, Any], str]:
+def _texts(root: Path, dataset: str) -> tuple[list[Source], dict[str, Any], str, str]:
+    """The sources, summary.json, claims.md and the ranking-agreement table."""
+    from seginterp.evaluate.render.agreement import agreement_markdown
+
     srcs = sources(root, dataset)
-    return srcs, json.loads(_read(root, srcs[0])), _read(root, srcs[1]).strip()
+    agreement = agreement_markdown(json.loads(_read(root, srcs[2])), dataset)
+    return srcs, json.loads(_read(root, srcs[0])), _read(root, srcs[1]).strip(), agreement
 
 
 def render_dataset(root: Path, dataset: str) -> str:
-    """docs/results.md, one dataset: test segmentation, the claims tables, the compact summary."""
-    srcs, summary, claims = _texts(root, dataset)
+    """docs/results.md, one dataset: test segmentation, the claims tables, the ranking agreement,
+    the compact summary."""
+    srcs, summary, claims, agreement = _texts(root, dataset)
     lines = [
         f"### `{dataset}`",
         "",
         _segmentation(summary),
         "",
         claims,
+        "",
+        agreement,
         "",
         f"`dvc metrics show` prints `metrics/{dataset}/summary.json`:",
         "",
@@ -119,11 +127,12 @@ def render_dataset(root: Path, dataset: str) -> str:
 
 
 def render_summary(root: Path, dataset: str) -> str:
-    """README, one dataset: the picture, the segmentation line, the claims tally and the first
-    :data:`FIRST_ROWS` rows of the claims table, pointing to docs/results.md for the rest."""
+    """README, one dataset: the picture, the segmentation line, the claims tally, the first
+    :data:`FIRST_ROWS` rows of the claims table (pointing to docs/results.md for the rest) and the
+    ranking agreement of the faithfulness tests."""
     from seginterp.evaluate.figures import method_title
 
-    srcs, summary, claims = _texts(root, dataset)
+    srcs, summary, claims, agreement = _texts(root, dataset)
     figures = figures_source(root, dataset)
     paragraphs = claims.split("\n\n")
     tally, table = paragraphs[0], paragraphs[1].splitlines() if len(paragraphs) > 1 else []
@@ -146,6 +155,8 @@ def render_summary(root: Path, dataset: str) -> str:
         "",
         f"The first {min(FIRST_ROWS, len(rows))} of {len(rows)} rows; the whole table, the claims "
         f"beyond the paper and `summary.json`: [docs/results.md]({RESULTS_PAGE.as_posix()}).",
+        "",
+        agreement,
         "",
     ]
     lines += [f"<!-- source {s.path} md5 {s.md5} -->" for s in [*srcs, figures]]

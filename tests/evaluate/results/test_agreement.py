@@ -38,7 +38,7 @@ def test_kendall_w_and_tau_on_known_rankings() -> None:
     assert ranks(np.array([0.3, 0.9, 0.3])).tolist() == [2.5, 1.0, 2.5]  # higher = better
 
 
-def _measured(deletion_sign: float, n: int = 12, seed: int = 0) -> Measured:
+def ranked(deletion_sign: float, n: int = 12, seed: int = 0) -> Measured:
     """Skill orders the methods GBP > GGC > DeepLIFT > saliency on every image; deletion (lower
     better) and insertion follow that order (``deletion_sign`` 1) or reverse it (−1)."""
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def _measured(deletion_sign: float, n: int = 12, seed: int = 0) -> Measured:
 
 
 def test_the_section_ranks_every_method_and_leaves_the_random_order_out() -> None:
-    res = Results(frame(rows(_measured(1.0))))
+    res = Results(frame(rows(ranked(1.0))))
     key = Key("agreement")
     w = res.summary(key.but(quantity="kendall_w"), "kendall_w")
     assert w["kendall_w"] == pytest.approx(1.0) and w["ci_low"] > 0.8
@@ -74,24 +74,24 @@ def test_the_section_ranks_every_method_and_leaves_the_random_order_out() -> Non
     assert res.value(key.but(quantity="n", name="sensitivity")) == 12
     tau = res.summary(key.but(quantity="kendall_tau", name="infidelity_vs_deletion"), "kendall_tau")
     assert tau["kendall_tau"] == pytest.approx(1.0)
-    reverse = Results(frame(rows(_measured(-1.0))))
+    reverse = Results(frame(rows(ranked(-1.0))))
     tau = reverse.summary(key.but(quantity="kendall_tau", name="infidelity_vs_deletion"),
                           "kendall_tau")  # fmt: skip
     assert tau["kendall_tau"] == pytest.approx(-1.0) and tau["ci_high"] < 0
     w = reverse.summary(key.but(quantity="kendall_w"), "kendall_w")["kendall_w"]
     assert w == pytest.approx(0.0)  # two tests' order against the two others' reverse
-    assert rows(_measured(1.0)) == rows(_measured(1.0))  # seeded
+    assert rows(ranked(1.0)) == rows(ranked(1.0))  # seeded
 
 
 def test_the_claims_held_not_held_and_inconclusive() -> None:
-    held = judged("agreement_deletion", _measured(1.0))
+    held = judged("agreement_deletion", ranked(1.0))
     assert held["verdict"] == "held" and held["group"] == "beyond the paper"
     assert "deletion ranks guided_backprop > guided_gradcam > deeplift (best first)" in held["why"]
     assert held["n"] == 12 and held["ours"].startswith("Kendall τ 1 [")
-    assert judged("agreement_insertion", _measured(-1.0))["verdict"] == "not held"
-    noisy = _measured(0.0)  # deletion is noise around one value: no order
+    assert judged("agreement_insertion", ranked(-1.0))["verdict"] == "not held"
+    noisy = ranked(0.0)  # deletion is noise around one value: no order
     assert judged("agreement_deletion", noisy, dataset="synthetic")["verdict"] == "inconclusive"
-    none = _measured(1.0)
+    none = ranked(1.0)
     none = Measured(none.frag, none.sens, none.regions, none.null, none.sanity, None, [],
                     none.cfg, methods=METHODS)  # fmt: skip
     row = judged("agreement_deletion", none)

@@ -36,12 +36,14 @@ SECTION = "agreement"
 
 @dataclass(frozen=True)
 class FaithfulnessTest:
-    """One test a method is ranked by: its per-image ``column`` of the rows ``rows(m)`` picks."""
+    """One test a method is ranked by: its per-image ``column`` of the rows ``rows(m)`` picks;
+    ``label`` names it in the documents."""
 
     name: str
     column: str
     lower_is_better: bool
     rows: Callable[[Measured], pd.DataFrame]
+    label: str
 
 
 def _infidelity(m: Measured) -> pd.DataFrame:
@@ -63,10 +65,10 @@ def _sensitivity(m: Measured) -> pd.DataFrame:
 
 
 TESTS: tuple[FaithfulnessTest, ...] = (
-    FaithfulnessTest("infidelity", "skill", False, _infidelity),
-    FaithfulnessTest("deletion", "deletion", True, _deletion),
-    FaithfulnessTest("insertion", "insertion", False, _deletion),
-    FaithfulnessTest("sensitivity", "sensitivity", True, _sensitivity),
+    FaithfulnessTest("infidelity", "skill", False, _infidelity, "infidelity skill"),
+    FaithfulnessTest("deletion", "deletion", True, _deletion, "deletion AUC"),
+    FaithfulnessTest("insertion", "insertion", False, _deletion, "insertion AUC"),
+    FaithfulnessTest("sensitivity", "sensitivity", True, _sensitivity, "max-sensitivity"),
 )
 """The faithfulness tests (infidelity as skill at the headline σ, unnormalized, the paper's)."""
 
