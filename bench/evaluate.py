@@ -18,6 +18,7 @@ same unit:
 - sensitivity: ``sensitivity_samples + 1`` explanations of the image;
 - deletion/insertion: ``2 + 2 (deletion_steps − 1) (maps + 1)`` forwards (batched), plus the
   imputations on the CPU;
+- cascade: one explanation of the model-level maps per block (the head and every layer);
 - localisation, complexity: no pass of the model (they read the stored maps).
 """
 
@@ -52,6 +53,7 @@ def main() -> None:
     import torch
     from torch import nn
 
+    from seginterp.evaluate.cascade import cascade_models
     from seginterp.evaluate.complexity import complexity_rows
     from seginterp.evaluate.config import EvaluateConfig
     from seginterp.evaluate.deletion import deletion_rows
@@ -110,6 +112,14 @@ def main() -> None:
     rnd = Explainer(randomize_weights(model, cfg.seed), ex.cfg, mean_rgb=data.mean_rgb)
     keys = [MapKey(m) for m in ex.cfg.methods]
     keys += [MapKey(m, k) for m in ex.cfg.layer_methods for k in ex.cfg.layers]
+    steps = [Explainer(net, ex.cfg, mean_rgb=data.mean_rgb)
+             for _, _, net in cascade_models(model, cfg.seed)]  # fmt: skip
+    model_keys = [MapKey(m) for m in ex.cfg.methods]
+
+    def cascade(x: torch.Tensor, image_id: str, stored: Any) -> None:
+        for step in steps:
+            randomized_pairs(ex, step, x, image_id, stored, model_keys, cfg)
+
     parts: dict[str, list[float]] = {}
     floors: dict[str, float] = {}
     for ref in refs:
@@ -145,6 +155,7 @@ def main() -> None:
              (ref.id, ref.index, stored.maps, stored.modes, truth, pred, stored.border,
               cfg.band_width)),
             ("complexity", complexity_rows, (ref.id, ref.index, stored.maps, stored.modes)),
+            ("cascade (every block)", cascade, (x, ref.id, stored)),
         ]  # fmt: skip
         with quiet_captum():
             for name, fn, fn_args in timed:
@@ -161,6 +172,8 @@ def main() -> None:
         orders = len(deleted) + 1
         floors.setdefault("deletion / insertion",
                           (2 + 2 * (cfg.deletion_steps - 1) * orders) * per_sample)  # fmt: skip
+        floors.setdefault("cascade (every block)", 0.0)
+        floors["cascade (every block)"] += len(steps) * explain / len(refs)
         floors.setdefault("localisation", 0.0)
         floors.setdefault("complexity", 0.0)
         floors.setdefault("sensitivity", 0.0)

@@ -14,6 +14,9 @@ time from the image counts and the params (:data:`WARN_SECONDS`: the time above 
 - sensitivity: ``sensitivity_samples + 1`` explanations of ``sensitivity_max_images`` images;
 - regions_null: one explanation by the randomized model of ``null_images`` images;
 - regions_baseline: the reference-based model-level maps again, on ``null_images`` images;
+- deletion: ``2 + 2 (deletion_steps − 1) (maps + 1)`` forwards of ``deletion_images`` images
+  (the imputations left out);
+- cascade: one explanation per block (the layers and the head) of ``cascade_images`` images;
 - regions, localisation, complexity, sanity: no pass of the model (they read maps already made).
 
 An explanation costs its one-pass maps plus one exact pass per chunk of ``chunk_size`` border
@@ -202,6 +205,9 @@ def estimate(
             * _explain(unit, acfg, again),
             "regions_null": null * _explain(unit, acfg, again),
             "regions_baseline": null * unit.reference,
+            "cascade": min(ecfg.cascade_images, n_test)
+            * (unit.layers + 1)
+            * _explain(unit, acfg, again),
             "deletion": deletion * (2 + 2 * (ecfg.deletion_steps - 1) * orders) * unit.forward,
             "regions": 0.0,
             "localisation": 0.0,
@@ -222,6 +228,7 @@ FIX = {
     "regions_null": "evaluate.null_images",
     "regions_baseline": "evaluate.null_images",
     "deletion": "evaluate.deletion_images (or fewer evaluate.deletion_steps)",
+    "cascade": "evaluate.cascade_images",
 }
 """The param that shortens each part."""
 

@@ -73,6 +73,7 @@ def _run_stages(tmp_path, no_border: bool = False):
                 "sensitivity_max_images": 1,
                 "sensitivity_samples": 2,
                 "sanity_images": 2,
+                "cascade_images": 2,
                 "figure_images": 2,
                 "bootstrap": 50,
                 "recompute_max_pixels": 5,
@@ -156,8 +157,8 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     log = json.loads((tmp_path / "logs" / "t" / "evaluate.json").read_text())
     assert set(log["seconds"]) == {
         "fragility", "layer_fragility", "regions", "localisation", "complexity", "sensitivity",
-        "deletion", "regions_null", "regions_baseline", "sanity", "map_mass", "results", "figures",
-        "total",
+        "deletion", "regions_null", "regions_baseline", "sanity", "cascade", "map_mass", "results",
+        "figures", "total",
     }  # fmt: skip
     deletion = pd.read_parquet(tmp_path / "eval" / "deletion.parquet")
     assert list(dict.fromkeys(deletion["method"]))[-1] == "random"  # the chance line, per image
@@ -196,6 +197,13 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
         "deeplift": "border_mean",
         "guided_backprop": "sample_mean(5)",
     }
+    cascade = sanity["cascade"]
+    assert cascade["n_images"] == 2 and cascade["steps"][0]["block"] == "head"
+    blocks = [s["block"] for s in cascade["steps"]]  # every layer, from the output back
+    assert blocks[1] == "decoder5" and blocks[-1] == "encoder1" and len(blocks) == 1 + 10
+    curve = cascade["methods"]["saliency"]
+    assert len(curve) == len(blocks) and curve[0]["ssim"]["n"] == 2
+    assert -1 <= curve[-1]["spearman_abs"]["mean"] <= 1
 
     df = pd.read_parquet(tmp_path / "eval" / "fragility.parquet")
     act = pd.read_parquet(tmp_path / "eval" / "layer_fragility.parquet")
@@ -255,7 +263,8 @@ def _documents_from_results_alone(path, mdir, frag, layers):
                   tuple(layer_table(tiny_unet())), {}, attribute["methods"],
                   attribute["layer_methods"])  # fmt: skip
     docs = documents(Results(pd.read_parquet(path)), ctx)
-    assert set(docs) == {"fragility", "regions", "sanity", "claims", "summary", "methods"}
+    assert set(docs) == {"fragility", "regions", "sanity", "claims", "summary", "methods",
+                         "agreement"}  # fmt: skip
     for name, doc in docs.items():
         assert json.loads(json.dumps(doc)) == json.loads((mdir / f"{name}.json").read_text()), name
     blk = docs["fragility"]["infidelity"]["sigma_0p03"]["unnormalized"]
@@ -277,7 +286,8 @@ def test_evaluate_without_any_border_writes_inconclusive_claims(tmp_path):
         for method in ("gradcam", "deeplift"):
             table = pd.read_csv(plots / kind / f"{method}.csv")
             assert len(table) == 0 and {"layer_index", "layer", column} <= set(table)
-    for name in ("fragility", "sensitivity", "regions", "sanity", "regions_null"):
+    for name in ("fragility", "sensitivity", "regions", "sanity", "regions_null", "deletion",
+                 "cascade"):  # fmt: skip
         assert len(pd.read_parquet(tmp_path / "eval" / f"{name}.parquet")) == 0
     claims = json.loads((mdir / "claims.json").read_text())
     inconclusive = claims["counts"]["inconclusive"] + claims["counts_beyond"]["inconclusive"]
@@ -288,3 +298,5 @@ def test_evaluate_without_any_border_writes_inconclusive_claims(tmp_path):
     assert summary["n"] == {"test": 4, "scored": 0} and "skill" not in summary
     assert summary["why"] == "no test prediction has a border (empty_prediction: 4)"
     assert json.loads((mdir / "methods.json").read_text()) == {"sigma": None}
+    agreement = json.loads((mdir / "agreement.json").read_text())
+    assert agreement == {"why": "fewer than 2 methods or 2 faithfulness tests have scores"}

@@ -29,6 +29,7 @@ class EvaluateConfig(StageConfig):
     ``deletion_steps`` steps of ``1/steps`` of the pixels, on ``deletion_images`` images (null =
     every scored image), the removed pixels replaced by ``road`` (noisy linear imputation) or
     ``baseline`` (the explainer's reference input); ``deletion_layers`` adds the layer maps.
+    ``cascade_images``: the images of the cascading randomisation (one explanation per block).
     """
 
     section: ClassVar[str] = "evaluate"
@@ -53,6 +54,7 @@ class EvaluateConfig(StageConfig):
     deletion_images: int | None = None
     deletion_replacement: str = "road"
     deletion_layers: bool = False
+    cascade_images: int = 3
 
     def __post_init__(self) -> None:
         if not self.infidelity_sigma or any(not s > 0 for s in self.infidelity_sigma):
@@ -72,7 +74,8 @@ class EvaluateConfig(StageConfig):
         for name in ("sensitivity_samples", "bootstrap", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"evaluate.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("sensitivity_max_images", "band_width", "sanity_images", "figure_images"):
+        for name in ("sensitivity_max_images", "band_width", "sanity_images", "figure_images",
+                     "cascade_images"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"evaluate.{name} must be >= 0, got {getattr(self, name)}")
         if not 2 <= self.deletion_steps <= 100:

@@ -65,7 +65,7 @@ class MeasureContext:
     ref: ImageRef
     _stored: ImageMaps | None = None
     _pairs: dict[MapKey, MapPair] = field(default_factory=dict)
-    _shared: dict[str, Explainer] = field(default_factory=dict)  # made once, for every image
+    _shared: dict[str, Any] = field(default_factory=dict)  # made once, for every image
 
     @property
     def explainer(self) -> Explainer:
@@ -161,7 +161,7 @@ def measure(
     rows: dict[str, Rows] = {m.name: [] for m in metrics}
     positions: dict[str, list[int]] = {m.name: [] for m in metrics}
     seconds = dict.fromkeys(rows, 0.0)
-    shared: dict[str, Explainer] = {}
+    shared: dict[str, Any] = {}
     todo = [j for j in range(n) if any(j in chosen[m.name] for m in metrics)]
     with quiet_captum():
         # on a terminal or not: tests/stages/test_kill.py reads this bar in the stage's log

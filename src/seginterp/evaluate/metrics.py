@@ -11,6 +11,7 @@ from __future__ import annotations
 from seginterp.core.registry import Registry
 from seginterp.evaluate import (
     baseline,
+    cascade,
     complexity,
     deletion,
     localisation,
@@ -33,5 +34,6 @@ for _metric in (
     regions.NULL_METRIC,
     baseline.METRIC,
     sanity.METRIC,
+    cascade.METRIC,
 ):
     METRICS.add(_metric.name, _metric)

@@ -168,6 +168,7 @@ def evaluate_dataset(
         localisation=tables["localisation"],
         complexity=tables["complexity"],
         deletion=tables["deletion"],
+        cascade=tables["cascade"],
     )
     tables["results"] = results_table(m)
     seconds["results"] = time.perf_counter() - t0

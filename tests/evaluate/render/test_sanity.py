@@ -18,7 +18,9 @@ def _doc(df: pd.DataFrame) -> dict:
 
 def test_sanity_document_keeps_per_image_values():
     doc = _doc(toy_sanity())
-    assert list(doc) == ["test", "seed", "n_images", "max_pixels", "functions", "methods"]
+    assert list(doc) == ["test", "seed", "n_images", "max_pixels", "functions", "methods",
+                         "cascade"]  # fmt: skip
+    assert doc["cascade"]["n_images"] == 0 and doc["cascade"]["methods"] == {}
     assert doc["test"] == SANITY_DOC and doc["n_images"] == 2 and isinstance(doc["n_images"], int)
     # per method the function of its last image, methods in table order
     assert doc["functions"] == {"saliency": "border_mean", "deeplift": "border_mean"}
@@ -44,3 +46,28 @@ def test_sanity_verdict_per_method():
     assert sanity_verdict(summary([0.2, 0.9, 0.5, 0.7], 100)).startswith("inconclusive")
     assert sanity_verdict(summary([0.1, 0.2], 100)).startswith("too few images")
     assert sanity_verdict(summary([], 100)) == "no images"
+
+
+def test_the_cascade_is_a_curve_per_method_in_cascade_order():
+    from seginterp.evaluate.render.sanity import cascade_block
+    from seginterp.evaluate.results import cascade
+
+    rows_ = []
+    for image in ("a", "b", "c"):
+        for step, block, share in ((1, "head", 0.01), (2, "decoder5", 0.02), (3, "encoder1", 0.9)):
+            for method, rho in (("saliency", 0.9), ("deeplift", 0.8 / step)):
+                rows_.append({"id": image, "method": method, "step": step, "block": block,
+                              "params_share": share, "spearman": rho, "spearman_abs": rho,
+                              "ssim": rho / 2})  # fmt: skip
+    m = measured()
+    m = type(m)(**{**m.__dict__, "cascade": pd.DataFrame(rows_)})
+    block = cascade_block(Results(frame(cascade.rows(m))))
+    assert block["n_images"] == 3
+    assert block["steps"] == [{"block": "head", "params_share": 0.01},
+                              {"block": "decoder5", "params_share": 0.02},
+                              {"block": "encoder1", "params_share": 0.9}]  # fmt: skip
+    assert list(block["methods"]) == ["saliency", "deeplift"]
+    dl = block["methods"]["deeplift"]
+    assert [s["block"] for s in dl] == ["head", "decoder5", "encoder1"]
+    assert [round(s["spearman_abs"]["mean"], 6) for s in dl] == [0.8, 0.4, round(0.8 / 3, 6)]
+    assert dl[0]["ssim"]["n"] == 3 and dl[0]["ssim"]["ci_low"] is not None

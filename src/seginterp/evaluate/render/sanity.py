@@ -1,6 +1,7 @@
 """sanity.json as a view of the results table (:mod:`seginterp.evaluate.results.sanity` rows):
 per model-level method the rank correlations of trained vs randomized maps, their per-image
-values and a verdict (:func:`sanity_verdict`)."""
+values and a verdict (:func:`sanity_verdict`); under ``cascade`` the cascading randomisation's
+curves (:mod:`seginterp.evaluate.results.cascade` rows)."""
 
 from __future__ import annotations
 
@@ -57,9 +58,38 @@ def _method_block(res: Results, method: str) -> dict[str, Any]:
     return block
 
 
+CASCADE_DOC = (
+    "cascading randomisation (Adebayo et al.): the blocks re-initialized from the output back "
+    "to the input, cumulatively; per step the mean over images of the rank correlations "
+    "(signed, |maps|) and the SSIM of |maps| between the trained and the randomized model's "
+    "maps of the same function; params_share: the share of parameters re-initialized"
+)
+
+
+def cascade_block(res: Results) -> dict[str, Any]:
+    """``{test, n_images, steps: [{block, params_share}], methods: {method: [{block, spearman,
+    spearman_abs, ssim}]}}`` (summaries with intervals, in cascade order)."""
+    n = res.value(Key("cascade", quantity="n_images"))
+    steps = res.select(section="cascade", quantity="params_share", stat="point")
+    out: dict[str, Any] = {"test": CASCADE_DOC, "n_images": 0 if n is None else int(n),
+                           "steps": [{"block": r["layer"], "params_share": r["estimate"]}
+                                     for r in steps]}  # fmt: skip
+    methods = dict.fromkeys(r["method"] for r in res.select(section="cascade", quantity="ssim"))
+    out["methods"] = {
+        m: [
+            {"block": r["layer"], **{q: res.summary(Key("cascade", q, method=m, layer=r["layer"],
+                                                        name=r["name"]))
+                                     for q in ("spearman", "spearman_abs", "ssim")}}
+            for r in steps
+        ]
+        for m in methods
+    }  # fmt: skip
+    return out
+
+
 def sanity_document(res: Results, ctx: Context) -> dict[str, Any]:
-    """sanity.json: the test, the functions re-explained (per method, that of its last image)
-    and the per-method correlations."""
+    """sanity.json: the test, the functions re-explained (per method, that of its last image),
+    the per-method correlations and the cascade."""
     per_image = res.select(section="sanity", quantity="spearman", stat="point")
     functions = {r["method"]: r["function"] for r in per_image}
     n_images = res.value(Key("sanity", quantity="n_images"))
@@ -70,4 +100,5 @@ def sanity_document(res: Results, ctx: Context) -> dict[str, Any]:
         "max_pixels": ctx.cfg.recompute_max_pixels,
         "functions": dict(functions),
         "methods": {m: _method_block(res, m) for m in dict.fromkeys(functions)},
+        "cascade": cascade_block(res),
     }

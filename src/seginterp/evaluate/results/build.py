@@ -9,6 +9,7 @@ import pandas as pd
 from seginterp.evaluate.claims.document import claim_rows
 from seginterp.evaluate.results import (
     agreement,
+    cascade,
     infidelity,
     maps,
     null,
@@ -31,6 +32,7 @@ BUILDERS: tuple[tuple[str, Callable[[Measured], list[Row]]], ...] = (
     ("agreement", agreement.rows),
     ("regions_null", null.rows),
     ("sanity", sanity.rows),
+    ("cascade", cascade.rows),
     ("segmentation", segmentation.rows),
     ("claims", claim_rows),
     ("run", run.rows),

@@ -25,7 +25,7 @@ class Measured:
     configured methods the model cannot run -> why; ``baseline``: region rows of the
     reference-based maps under the second baseline (:mod:`seginterp.evaluate.baseline`);
     ``localisation``, ``complexity``, ``deletion``: their metrics' rows of the trained model's
-    maps.
+    maps; ``cascade``: the cascading randomisation's rows.
     """
 
     frag: pd.DataFrame
@@ -44,6 +44,7 @@ class Measured:
     localisation: pd.DataFrame = field(default_factory=pd.DataFrame)
     complexity: pd.DataFrame = field(default_factory=pd.DataFrame)
     deletion: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cascade: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def sigma(self) -> float:
