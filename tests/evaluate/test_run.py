@@ -219,6 +219,7 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     csv = pd.read_csv(plots / "layer_infidelity" / "gradcam.csv")
     assert list(csv["layer"]) == layers and {"layer_index", "infidelity", "skill"} <= set(csv)
     assert list(pd.read_csv(plots / "layer_regions" / "deeplift.csv")["layer"]) == layers
+    assert len(pd.read_csv(plots / "cascade" / "saliency.csv")) == 1 + 10  # head + every layer
 
     claims = json.loads((mdir / "claims.json").read_text())
     assert claims["dataset"] == "t" and claims["n_images"] == 3

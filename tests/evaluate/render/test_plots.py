@@ -1,6 +1,7 @@
 """Per-layer plot data follows the layer order and reads the results table."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from seginterp.evaluate.layer_infidelity import ACTIVATION
@@ -45,3 +46,20 @@ def test_layer_plot_tables_follow_layer_order():
     reg = tables[("layer_regions", "gradcam")]
     assert reg[1]["band_share"] == pytest.approx(0.6) and reg[0]["n_claim"] == 1
     assert reg[0]["n"] == 3
+
+
+def test_the_cascade_plot_has_a_row_per_step_per_method(tmp_path):
+    from evaluate.render.test_sanity import cascade_results
+
+    from seginterp.evaluate.render.plots import cascade_plot_tables, write_plot_tables
+
+    res = cascade_results()
+    tables = cascade_plot_tables(res)
+    assert list(tables) == [("cascade", "saliency"), ("cascade", "deeplift")]
+    dl = tables[("cascade", "deeplift")]
+    assert [r["step"] for r in dl] == [1, 2, 3] and dl[-1]["block"] == "encoder1"
+    assert dl[1]["spearman_abs"] == pytest.approx(0.4) and dl[1]["n"] == 3
+    write_plot_tables(tmp_path, res, [], 0.03)
+    csv = pd.read_csv(tmp_path / "cascade" / "deeplift.csv")
+    assert list(csv.columns) == ["step", "block", "params_share", "spearman", "spearman_abs",
+                                 "ssim", "n"]  # fmt: skip

@@ -48,10 +48,8 @@ def test_sanity_verdict_per_method():
     assert sanity_verdict(summary([], 100)) == "no images"
 
 
-def test_the_cascade_is_a_curve_per_method_in_cascade_order():
-    from seginterp.evaluate.render.sanity import cascade_block
-    from seginterp.evaluate.results import cascade
-
+def toy_cascade() -> pd.DataFrame:
+    """3 images, 3 steps; saliency stays at 0.9, DeepLIFT falls as 0.8 / step."""
     rows_ = []
     for image in ("a", "b", "c"):
         for step, block, share in ((1, "head", 0.01), (2, "decoder5", 0.02), (3, "encoder1", 0.9)):
@@ -59,9 +57,20 @@ def test_the_cascade_is_a_curve_per_method_in_cascade_order():
                 rows_.append({"id": image, "method": method, "step": step, "block": block,
                               "params_share": share, "spearman": rho, "spearman_abs": rho,
                               "ssim": rho / 2})  # fmt: skip
+    return pd.DataFrame(rows_)
+
+
+def cascade_results() -> Results:
+    from seginterp.evaluate.results import cascade
+
     m = measured()
-    m = type(m)(**{**m.__dict__, "cascade": pd.DataFrame(rows_)})
-    block = cascade_block(Results(frame(cascade.rows(m))))
+    return Results(frame(cascade.rows(type(m)(**{**m.__dict__, "cascade": toy_cascade()}))))
+
+
+def test_the_cascade_is_a_curve_per_method_in_cascade_order():
+    from seginterp.evaluate.render.sanity import cascade_block
+
+    block = cascade_block(cascade_results())
     assert block["n_images"] == 3
     assert block["steps"] == [{"block": "head", "params_share": 0.01},
                               {"block": "decoder5", "params_share": 0.02},

@@ -96,3 +96,14 @@ def test_the_claims_held_not_held_and_inconclusive() -> None:
                     none.cfg, methods=METHODS)  # fmt: skip
     row = judged("agreement_deletion", none)
     assert row["verdict"] == "inconclusive" and "deletion not measured" in row["why"]
+
+
+def test_a_pooled_rank_statistic_stays_within_its_range() -> None:
+    from seginterp.evaluate.results.pool import pool_tables
+
+    tables = [frame(rows(ranked(sign, seed=s))) for s, sign in enumerate((1.0, -1.0, 1.0))]
+    pooled = Results(pool_tables(tables))
+    tau = pooled.summary(Key("agreement", quantity="kendall_tau", name="infidelity_vs_deletion"),
+                         "kendall_tau")  # fmt: skip
+    assert tau["kendall_tau"] == pytest.approx(1 / 3) and tau["n"] == 36
+    assert tau["ci_low"] == -1.0 and tau["ci_high"] == 1.0  # the t-interval, clipped

@@ -1,9 +1,11 @@
-"""Per-layer plot data (vega CSVs under ``<plots>/layer_infidelity/`` and ``layer_regions/``).
+"""Plot data (vega CSVs under ``<plots>/layer_infidelity/``, ``layer_regions/`` and
+``cascade/``), read from the results table.
 
-One CSV per layer method and kind, one row per layer in ``layer_order`` (``layer_index`` is the
-x axis dvc.yaml declares), read from the results table: infidelity in the activation-space
-convention at the headline σ (a layer map with several modes has no single row: it is left out),
-region shares of the trained model.
+Per layer method and kind one CSV, one row per layer in ``layer_order`` (``layer_index`` is the
+x axis dvc.yaml declares): infidelity in the activation-space convention at the headline σ (a
+layer map with several modes has no single row: it is left out), region shares of the trained
+model. Per model-level method one ``cascade`` CSV, one row per step of the cascading
+randomisation (``step`` the x axis).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from seginterp.core.io import atomic_path
 from seginterp.evaluate.layer_infidelity import ACTIVATION
 from seginterp.evaluate.results.table import Key, Results
 
-PLOT_KINDS: tuple[str, ...] = ("layer_infidelity", "layer_regions")
-"""The plot directories (dvc.yaml's plots), one CSV per layer method in each."""
+PLOT_KINDS: tuple[str, ...] = ("layer_infidelity", "layer_regions", "cascade")
+"""The plot directories (dvc.yaml's plots), one CSV per (layer) method in each."""
 COLUMNS: dict[str, tuple[str, ...]] = {
     "layer_infidelity": (
         "layer_index", "layer", "infidelity", "zero_infidelity", "skill",
@@ -30,6 +32,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "layer_index", "layer", "band_share", "inside_share", "outside_share", "band_net_share",
         "inside_net_share", "band_enrichment", "n_claim", "n",
     ),
+    "cascade": ("step", "block", "params_share", "spearman", "spearman_abs", "ssim", "n"),
 }  # fmt: skip
 _INFIDELITY: dict[str, tuple[str, str, bool]] = {
     "infidelity": ("infidelity", "mean", False),
@@ -113,18 +116,42 @@ def layer_plot_tables(
     return out
 
 
+def cascade_plot_tables(res: Results) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """``{("cascade", method): rows}``: per model-level method one row per cascade step (``step``
+    1 = the head re-initialized …), with ``block``, ``params_share`` and the mean ``spearman``,
+    ``spearman_abs`` and ``ssim`` over images (and their ``n``)."""
+    steps = res.select(section="cascade", quantity="params_share", stat="point")
+    methods = dict.fromkeys(r["method"] for r in res.select(section="cascade", quantity="ssim"))
+    out = {}
+    for method in methods:
+        rows = []
+        for s in steps:
+            at = Key("cascade", method=method, layer=s["layer"], name=s["name"])
+            row = {"step": int(s["name"].split()[-1]), "block": s["layer"],
+                   "params_share": s["estimate"]}  # fmt: skip
+            row |= {q: _estimate(res, at.but(quantity=q)) for q in ("spearman", "spearman_abs",
+                                                                     "ssim")}  # fmt: skip
+            found = res.get(at.but(quantity="ssim"), "mean")
+            rows.append({**row, "n": None if found is None else found["n"]})
+        out[("cascade", method)] = rows
+    return out
+
+
 def write_plot_tables(
     plots_dir: Path, res: Results, layer_order: Sequence[str], sigma: float
 ) -> None:
-    """``<plots_dir>/<kind>/<layer method>.csv`` for every table of :func:`layer_plot_tables`."""
-    for (kind, method), rows in layer_plot_tables(res, layer_order, sigma).items():
+    """``<plots_dir>/<kind>/<method>.csv`` for every table of :func:`layer_plot_tables` and
+    :func:`cascade_plot_tables`."""
+    tables = layer_plot_tables(res, layer_order, sigma) | cascade_plot_tables(res)
+    for (kind, method), rows in tables.items():
         with atomic_path(plots_dir / kind / f"{method}.csv") as tmp:
             pd.DataFrame(rows, columns=list(COLUMNS[kind])).to_csv(tmp, index=False)
 
 
 def write_empty_plot_tables(plots_dir: Path, layer_methods: Sequence[str]) -> None:
-    """Header-only ``<plots_dir>/<kind>/<layer method>.csv`` (no image was scored)."""
-    for kind in PLOT_KINDS:
+    """Header-only ``<plots_dir>/<kind>/<layer method>.csv`` (no image was scored; the cascade
+    directory stays empty)."""
+    for kind in PLOT_KINDS[:2]:
         for method in layer_methods:
             with atomic_path(plots_dir / kind / f"{method}.csv") as tmp:
                 pd.DataFrame(columns=list(COLUMNS[kind])).to_csv(tmp, index=False)

@@ -13,7 +13,9 @@ replicates' own tables), except the image counts (section ``images``), where a m
   of the replicates' own half-widths, not reduced by averaging since the models are scored on
   one test split (their image errors taken as fully correlated: the conservative case; each
   model scores the images its own prediction gives a border, so the sets can differ a little).
-  ``n``: the sum (image-model pairs). No interval when a replicate has none.
+  ``n``: the sum (image-model pairs). No interval when a replicate has none. The rank
+  statistics (``kendall_w``, ``kendall_tau``) pool the same way, their interval clipped to the
+  values they can take (:data:`~seginterp.evaluate.results.table.STAT_RANGE`).
 - **Points**: counts (:func:`is_count`) summed, maxima (``*_max``) the largest, other values
   averaged; a note (e.g. the layer a value belongs to) kept when the replicates agree on it.
 - **Tests**: the intersection-union test (Berger 1982) of "in every training run": a difference
@@ -36,6 +38,7 @@ from scipy import stats as sps
 from seginterp.evaluate.results.table import (
     KEY_COLUMNS,
     REPLICATES_MAX,
+    STAT_RANGE,
     TEST,
     Results,
     Row,
@@ -121,7 +124,11 @@ def pool_estimate(rows: Sequence[Row]) -> Row:
     if len(kept) < 2 or any(v is None for v in (*lo, *hi)):
         note = "no interval: a replicate has none" if len(kept) > 1 else "no interval: one model"
         return {**out, "ci_low": None, "ci_high": None, "note": note}
-    out["ci_low"], out["ci_high"] = pooled_interval(est, np.asarray(lo), np.asarray(hi))
+    low, high = pooled_interval(est, np.asarray(lo), np.asarray(hi))
+    if rows[0]["stat"] in STAT_RANGE:  # a rank statistic: the interval within its range
+        bottom, top = STAT_RANGE[rows[0]["stat"]]
+        low, high = max(low, bottom), min(high, top)
+    out["ci_low"], out["ci_high"] = low, high
     return out
 
 

@@ -30,6 +30,8 @@ from seginterp.evaluate.stats import PairSpec, median_summary, paired_family, ra
 ESTIMATE, TEST = "estimate", "test"
 STATS: tuple[str, ...] = ("mean", "median", "ratio_of_means", "kendall_w", "kendall_tau", "point")
 """An estimate's statistic; all but ``point`` have a bootstrap interval (from 3 images)."""
+STAT_RANGE: dict[str, tuple[float, float]] = {"kendall_w": (0.0, 1.0), "kendall_tau": (-1.0, 1.0)}
+"""The values a rank statistic can take: a pooled interval is clipped to them."""
 HOLM, REPLICATES_MAX = "holm", "replicates_max"
 """A test's ``p_holm``: Holm-adjusted within its family over images; or, pooled
 (:mod:`seginterp.evaluate.results.pool`), the largest of the replicates' Holm-adjusted p."""
