@@ -2,9 +2,9 @@
 deletion and the insertion order (:mod:`seginterp.evaluate.results.agreement`)?
 
 Judged on Kendall's τ between the two rankings of the paper's model-level methods, with its 95 %
-bootstrap interval over images: held when the interval lies above 0 (the orders agree beyond
-chance), not held when it lies at or below 0 (no agreement, or the reverse order), inconclusive
-otherwise. The reason names both orders.
+interval (bootstrap over images; pooled, also over the replicate models): held when the interval
+lies above 0 (the orders agree beyond chance), not held when it lies at or below 0 (no agreement,
+or the reverse order), inconclusive otherwise. The reason names both orders.
 """
 
 from __future__ import annotations
@@ -70,11 +70,11 @@ def _judge(claim: str, other: str):
         if lo is None:
             return Verdict(ours, n_of(res, key), INCONCLUSIVE, f"{orders}; too few images")
         if lo > 0:
-            verdict, why = HELD, "the 95% bootstrap interval of τ lies above 0"
+            verdict, why = HELD, "the 95% interval of τ lies above 0"
         elif hi <= 0:
-            verdict, why = NOT_HELD, "the 95% bootstrap interval of τ lies at or below 0"
+            verdict, why = NOT_HELD, "the 95% interval of τ lies at or below 0"
         else:
-            verdict, why = INCONCLUSIVE, "the 95% bootstrap interval of τ includes 0"
+            verdict, why = INCONCLUSIVE, "the 95% interval of τ includes 0"
         return Verdict(ours, n_of(res, key), verdict, f"{orders}; {why}")
 
     return judge

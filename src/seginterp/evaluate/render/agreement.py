@@ -57,7 +57,8 @@ def agreement_markdown(doc: dict[str, Any], dataset: str) -> str:
             for t in tests.values()]  # fmt: skip
     lines = [
         f"Ranking agreement of the faithfulness tests on `{dataset}` (rank 1 = the most faithful "
-        "method under that test; ↑/↓: higher/lower scores are better; n: images scored):",
+        "method under that test, the mean rank over the models when pooled; ↑/↓: higher/lower "
+        "scores are better; n: images scored, image-model pairs when pooled):",
         "",
         "| method | " + " | ".join(head) + " |",
         "|---|" + "---|" * len(head),
@@ -65,7 +66,8 @@ def agreement_markdown(doc: dict[str, Any], dataset: str) -> str:
           for m in methods),
         "",
         f"Kendall's W over the {len(tests)} tests: {fmt(doc['kendall_w'], 'kendall_w')} (1: "
-        "every test ranks the methods alike, 0: no agreement; 95% bootstrap interval over images)."
+        "every test ranks the methods alike, 0: no agreement; 95% intervals over the images, and "
+        "over the models when pooled)."
         " Pairwise Kendall τ: " + "; ".join(f"{pair.replace('_vs_', ' vs ')} "
                                             f"{fmt(s, 'kendall_tau')}"
                                             for pair, s in doc["kendall_tau"].items()) + ".",
