@@ -279,3 +279,4 @@ def test_the_ranking_agreement_follows_the_claims(tmp_path):
     assert body.index("<table class='claims'") < body.index("<table class='agreement'")
     assert "<th>deletion AUC ↓ (n=12)</th>" in body and "<td>guided_backprop</td>" in body
     assert "Kendall&#x27;s W over the 4 tests: 1 [" in body
+    assert "faithfulness tests on <code>toy</code> (rank 1" in body

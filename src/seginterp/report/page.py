@@ -22,6 +22,7 @@ import base64
 import html
 import itertools
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -215,7 +216,7 @@ def agreement_html(root: Path, dataset: str) -> str | None:
                        "</table>")  # fmt: skip
             rows = []
         if line:
-            out.append(f"<p>{_e(line)}</p>")
+            out.append("<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(line)) + "</p>")
     return "\n".join(out) + "\n"
 
 
