@@ -3,8 +3,9 @@
 Reads <evaluations>/<seed>/results.parquet of every training seed in params.yaml `replicates`
 (each replicate's evaluate stage) and writes the pooled results table <out> (two-level
 intervals over models and images, intersection-union tests), <metrics-dir>/{fragility,regions,
-sanity,methods,agreement,claims,summary}.json, claims.md (a verdict stands only when every replicate's
-agrees) and the per-layer plot tables under <plots-dir> (see :mod:`seginterp.evaluate.replicates`).
+sanity,methods,agreement,claims,summary}.json, claims.md (a verdict stands only when every
+replicate's agrees) and the plot tables under <plots-dir> (see
+:mod:`seginterp.evaluate.replicates`).
 """
 
 from __future__ import annotations
