@@ -75,26 +75,17 @@ def main() -> None:
     help="Layer names or module paths, comma-separated, or 'all' [default: all of an smp model's].",
 )
 @click.option(
-    "--nonlinear-mode",
-    type=click.Choice(["exact", "sampled"]),
-    default="sampled",
-    show_default=True,
-    help="Guided methods: every border pixel, or a seeded sample.",
-)
+    "--nonlinear-mode", type=click.Choice(["exact", "sampled"]), default="sampled",
+    show_default=True, help="Guided methods: every border pixel, or a seeded sample.",
+)  # fmt: skip
 @click.option(
-    "--sample-k",
-    type=int,
-    default=64,
-    show_default=True,
-    help="Border pixels of the sample (--nonlinear-mode sampled).",
-)
+    "--sample-k", type=int, default=64,
+    show_default=True, help="Border pixels of the sample (--nonlinear-mode sampled).",
+)  # fmt: skip
 @click.option(
-    "--baseline",
-    type=click.Choice(["zeros", "blur"]),
-    default="zeros",
-    show_default=True,
-    help="DeepLIFT's and Integrated Gradients' reference input.",
-)
+    "--baseline", type=click.Choice(["zeros", "blur"]), default="zeros",
+    show_default=True, help="DeepLIFT's and Integrated Gradients' reference input.",
+)  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 def explain(images: tuple[Path, ...], model_path: Path, out: Path, architecture: str | None,
             encoder: str | None, classes: int, decoder_channels: str | None, klass: str,

@@ -29,3 +29,16 @@ def test_unknown_name_error_is_a_value_error_with_plain_message() -> None:
     with pytest.raises(ValueError) as err:
         r.get("decoder9")
     assert str(err.value).startswith("Unknown layer 'decoder9'")
+
+
+def test_a_registry_of_objects_is_keyed_by_their_name() -> None:
+    class Thing:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    things = [Thing("a"), Thing("b")]
+    r = Registry.of("thing", things)
+    assert r.names() == ["a", "b"] and r.get("b") is things[1]
+    assert Registry.of("thing", things, lambda t: t.name.upper()).names() == ["A", "B"]
+    with pytest.raises(ValueError, match="already registered"):
+        Registry.of("thing", [Thing("a"), Thing("a")])

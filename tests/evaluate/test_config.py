@@ -14,3 +14,11 @@ def test_config_from_params_yaml():
         EvaluateConfig.from_params({"t": {"evaluate": {"infidelity_sigmas": [0.03]}}}, "t")
     with pytest.raises(ValueError, match="positive"):
         EvaluateConfig(infidelity_sigma=(0.0,))
+
+
+def test_deletion_settings_are_checked_with_the_valid_values():
+    with pytest.raises(ValueError, match="deletion_replacement 'zero'; valid: road, baseline"):
+        EvaluateConfig(deletion_replacement="zero")
+    with pytest.raises(ValueError, match=r"\[2, 100\]"):
+        EvaluateConfig(deletion_steps=1)
+    assert EvaluateConfig(deletion_replacement="baseline").deletion_replacement == "baseline"

@@ -6,7 +6,9 @@ from evaluate.toys import S, border_f, square_border, tiny_unet
 from seginterp.evaluate.functions import (
     ScoredFunction,
     explained_change,
+    flat_weights,
     image_functions,
+    mean_logits,
     recompute_function,
     stored_map_function,
 )
@@ -62,3 +64,19 @@ def test_explained_change_is_f_at_the_image_and_at_its_baseline():
         assert f0 == pytest.approx(float(border_f(model, border)(x0)), rel=1e-5)
         assert gx == pytest.approx(float(border_f(model, _sample())(x)), rel=1e-5)
     assert (fx, f0) != (gx, g0)
+
+
+def test_mean_logits_are_each_weights_mean_of_each_output():
+    """(b, m): output i's logits weighted by pixel set j, one forward for every function."""
+    model, border = tiny_unet(), square_border()
+    x = torch.rand(3, 3, S, S, generator=torch.Generator().manual_seed(1))
+    sets = [border, _sample()]
+    w = flat_weights(torch.stack([ScoredFunction.border_mean(p).weights for p in sets]), x.device)
+    with torch.no_grad():
+        f = mean_logits(model, x, w)
+        assert f.shape == (3, 2) and f.dtype == torch.float64
+        for j, p in enumerate(sets):
+            want = border_f(model, p)(x).to(torch.float64)
+            assert torch.allclose(f[:, j], want, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"\(m, H, W\)"):
+        flat_weights(torch.ones(S, S), x.device)

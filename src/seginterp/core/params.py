@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -189,3 +189,9 @@ class StageConfig:
         return from_mapping(
             cls, stage_section(params, dataset, cls.section), f"{dataset}.{cls.section}"
         )
+
+    def check_choice(self, name: str, valid: Sequence[str]) -> None:
+        """Fail, listing ``valid``, when the field ``name`` holds another value."""
+        value = getattr(self, name)
+        if value not in valid:
+            raise ValueError(f"{self.section}.{name} {value!r}; valid: {', '.join(valid)}")

@@ -5,7 +5,7 @@ An unknown name fails with an error that lists the valid ones, as smp does for e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -31,6 +31,16 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+
+    @classmethod
+    def of(
+        cls, kind: str, items: Iterable[T], name: Callable[[T], str] = lambda item: item.name
+    ) -> Registry[T]:
+        """A registry of ``items``, each under ``name(item)`` (default: its ``name``)."""
+        registry = cls(kind)
+        for item in items:
+            registry.add(name(item), item)
+        return registry
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:

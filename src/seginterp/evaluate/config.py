@@ -10,6 +10,9 @@ from seginterp.core.params import StageConfig
 
 log = logging.getLogger(__name__)
 
+REPLACEMENTS: tuple[str, ...] = ("road", "baseline")
+"""What replaces the removed pixels of deletion/insertion (:mod:`seginterp.evaluate.deletion`)."""
+
 
 @dataclass(frozen=True)
 class EvaluateConfig(StageConfig):
@@ -82,11 +85,7 @@ class EvaluateConfig(StageConfig):
             raise ValueError(
                 f"evaluate.deletion_steps must be in [2, 100], got {self.deletion_steps}"
             )
-        if self.deletion_replacement not in ("road", "baseline"):
-            raise ValueError(
-                f"evaluate.deletion_replacement must be road or baseline, got "
-                f"{self.deletion_replacement!r}"
-            )
+        self.check_choice("deletion_replacement", REPLACEMENTS)
         for name in ("null_images", "layer_images", "deletion_images"):
             value = getattr(self, name)
             if value is not None and value < 0:

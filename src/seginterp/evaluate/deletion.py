@@ -38,7 +38,8 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve
 from torch import Tensor, nn
 
-from seginterp.evaluate.functions import image_seed, pixel_weights
+from seginterp.evaluate.config import REPLACEMENTS
+from seginterp.evaluate.functions import flat_weights, image_seed, mean_logits, pixel_weights
 from seginterp.evaluate.layer_infidelity import PAPER_BILINEAR
 from seginterp.evaluate.measure import MeasureContext, Metric, choose_images
 from seginterp.evaluate.regions import map_columns, to_2d
@@ -48,7 +49,6 @@ COLUMNS: tuple[str, ...] = ("deletion", "insertion", "gap")
 """The per-map quantities (module doc)."""
 RANDOM = MapKey("random")
 """The key of the random order's rows (the chance line)."""
-REPLACEMENTS: tuple[str, ...] = ("road", "baseline")
 ROAD_NOISE = 0.01
 """The std of ROAD's imputation noise (inputs in [0, 1]), as in Rong et al.'s code."""
 _NEIGHBOURS: tuple[tuple[int, int, float], ...] = (
@@ -128,16 +128,6 @@ def order_of(attr: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def border_means(model: nn.Module, inputs: Tensor, border: np.ndarray, batch_size: int) -> Tensor:
-    """The border-mean logit of each input: (n, C, H, W) -> (n,) float64."""
-    w = pixel_weights(border).flatten().to(inputs.device)
-    out = []
-    for i in range(0, len(inputs), batch_size):
-        z = model(inputs[i : i + batch_size])[:, 0].flatten(1).to(torch.float64)
-        out.append(z @ w)
-    return torch.cat(out).cpu()
-
-
 def deletion_curves(
     model: nn.Module,
     x: Tensor,
@@ -171,7 +161,10 @@ def deletion_curves(
                 m[seq[:k]] = True
                 masks.append(m.reshape(h, w))
     inputs = torch.from_numpy(np.stack([replace(m) for m in masks]).astype(np.float32))
-    f = border_means(model, inputs.to(x.device), border, batch_size).numpy()
+    w = flat_weights(pixel_weights(border)[None], x.device)
+    inputs = inputs.to(x.device)
+    f = torch.cat([mean_logits(model, inputs[i : i + batch_size], w)[:, 0]
+                   for i in range(0, len(inputs), batch_size)]).cpu().numpy()  # fmt: skip
     inner = f[2:].reshape(len(orders), 2, len(counts))
     ends = np.broadcast_to(f[:2], (len(orders), 2))
     morf = np.concatenate([ends[:, :1], inner[:, 0], ends[:, 1:]], axis=1)

@@ -35,6 +35,24 @@ def pixel_weights(mask: np.ndarray | Tensor) -> Tensor:
     return m.to(torch.float64) / n
 
 
+def flat_weights(weights: Tensor, device: torch.device) -> Tensor:
+    """(m, H, W) pixel weights ``W_j`` -> (m, H·W) float64 on ``device`` (:func:`mean_logits`)."""
+    if weights.ndim != 3:
+        raise ValueError(f"weights must be (m, H, W), got {tuple(weights.shape)}")
+    return weights.to(device=device, dtype=torch.float64).flatten(1)
+
+
+def mean_logits(model: torch.nn.Module, inputs: Tensor, w: Tensor) -> Tensor:
+    """``f_j = Σ W_j · z`` of every output of ``model(inputs)`` (b, 1, H, W) and every flat pixel
+    weight ``w`` (m, H·W) (:func:`flat_weights`) -> (b, m) float64, on ``inputs``' device.
+
+    The perturbed forwards of infidelity, layer infidelity and deletion all read it.
+    :func:`explained_change` sums ``z · W`` elementwise instead: through the matrix product its
+    values move in the last bit (and the committed results with them).
+    """
+    return model(inputs)[:, 0].flatten(1).to(torch.float64) @ w.T
+
+
 @torch.no_grad()
 def explained_change(
     model: torch.nn.Module, x: Tensor, x0: Tensor, pixels: Sequence[np.ndarray]

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seginterp.evaluate.functions import ScoredFunction
+from seginterp.evaluate.functions import ScoredFunction, flat_weights, mean_logits
 from seginterp.explain.store import MapKey
 
 
@@ -63,14 +63,10 @@ def perturbed_deltas(
         raise ValueError(f"noise {tuple(noise.shape)} does not match x {tuple(x.shape)}")
     if weights.ndim != 3 or weights.shape[1:] != x.shape[-2:]:
         raise ValueError(f"weights must be (m, H, W) with H, W of x, got {tuple(weights.shape)}")
-    w = weights.to(device=x.device, dtype=torch.float64).flatten(1)  # (m, HW)
-
-    def f(batch: Tensor) -> Tensor:
-        z = model(batch)[:, 0].flatten(1).to(torch.float64)  # (b, HW)
-        return z @ w.T  # (b, m)
-
-    fx = f(x)[0]
-    out = [fx - f(x - noise[i : i + batch_size].to(x)) for i in range(0, len(noise), batch_size)]
+    w = flat_weights(weights, x.device)  # (m, HW)
+    fx = mean_logits(model, x, w)[0]
+    out = [fx - mean_logits(model, x - noise[i : i + batch_size].to(x), w)
+           for i in range(0, len(noise), batch_size)]  # fmt: skip
     return fx.cpu(), torch.cat(out).cpu()
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seginterp.evaluate.functions import image_seed
+from seginterp.evaluate.functions import flat_weights, image_seed, mean_logits
 from seginterp.evaluate.infidelity import (
     ScoredMap,
     infidelity_scores,
@@ -211,13 +211,13 @@ def layer_deltas(
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
-    w = weights.to(device=x.device, dtype=torch.float64).flatten(1)  # (m, HW)
+    w = flat_weights(weights, x.device)  # (m, HW)
     holder = [torch.zeros(())]
 
     def f(eps: Tensor, within: Sequence[nn.Module]) -> Tensor:
         holder[0] = eps.to(x)
         with broadcast_batch(model, len(eps), within):
-            return model(x)[:, 0].flatten(1).to(torch.float64) @ w.T  # (b, m)
+            return mean_logits(model, x, w)  # (b, m)
 
     if fx is None:
         fx = function_values(model, x, weights)
@@ -238,8 +238,7 @@ def layer_deltas(
 @torch.no_grad()
 def function_values(model: nn.Module, x: Tensor, weights: Tensor) -> Tensor:
     """(m,) float64 ``f_j(x) = Σ w_j · logits`` of the pixel weights ``weights`` (m, H, W)."""
-    w = weights.to(device=x.device, dtype=torch.float64).flatten(1)
-    return (model(x)[:, 0].flatten(1).to(torch.float64) @ w.T)[0]  # the shapes of layer_deltas
+    return mean_logits(model, x, flat_weights(weights, x.device))[0]
 
 
 def _plan(

@@ -22,18 +22,19 @@ from seginterp.evaluate import (
 )
 from seginterp.evaluate.measure import Metric
 
-METRICS: Registry[Metric] = Registry("metric")
-for _metric in (
-    scoring.METRIC,
-    scoring.LAYER_METRIC,
-    regions.METRIC,
-    localisation.METRIC,
-    complexity.METRIC,
-    sensitivity.METRIC,
-    deletion.METRIC,
-    regions.NULL_METRIC,
-    baseline.METRIC,
-    sanity.METRIC,
-    cascade.METRIC,
-):
-    METRICS.add(_metric.name, _metric)
+METRICS: Registry[Metric] = Registry.of(
+    "metric",
+    (
+        scoring.METRIC,
+        scoring.LAYER_METRIC,
+        regions.METRIC,
+        localisation.METRIC,
+        complexity.METRIC,
+        sensitivity.METRIC,
+        deletion.METRIC,
+        regions.NULL_METRIC,
+        baseline.METRIC,
+        sanity.METRIC,
+        cascade.METRIC,
+    ),
+)

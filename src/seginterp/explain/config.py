@@ -81,16 +81,8 @@ class AttributeConfig(StageConfig):
         for field, values in (("methods", self.methods), ("layer_methods", self.layer_methods)):
             if len(set(values)) != len(values):
                 raise ValueError(f"attribute.{field} has duplicates: {list(values)}")
-        if self.deeplift_baseline not in BASELINES:
-            raise ValueError(
-                f"attribute.deeplift_baseline {self.deeplift_baseline!r}; "
-                f"valid: {', '.join(BASELINES)}"
-            )
-        if self.nonlinear_mode not in NONLINEAR_MODES:
-            raise ValueError(
-                f"attribute.nonlinear_mode {self.nonlinear_mode!r}; "
-                f"valid: {', '.join(NONLINEAR_MODES)}"
-            )
+        self.check_choice("deeplift_baseline", BASELINES)
+        self.check_choice("nonlinear_mode", NONLINEAR_MODES)
         for name in ("ig_steps", "sample_k", "chunk_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"attribute.{name} must be >= 1, got {getattr(self, name)}")

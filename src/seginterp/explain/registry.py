@@ -19,9 +19,7 @@ from seginterp.explain.methods import (
 )
 from seginterp.explain.methods.base import Method
 
-METHODS: Registry[Method] = Registry("method")
-LAYER_METHODS: Registry[Method] = Registry("layer method")
-for _method in (
+_ALL: tuple[Method, ...] = (
     saliency.METHOD,
     input_x_gradient.METHOD,
     integrated_gradients.METHOD,
@@ -30,5 +28,8 @@ for _method in (
     guided_gradcam.METHOD,
     layer_gradcam.METHOD,
     layer_deeplift.METHOD,
-):
-    (LAYER_METHODS if _method.level == "layer" else METHODS).add(_method.name, _method)
+)
+METHODS: Registry[Method] = Registry.of("method", (m for m in _ALL if m.level != "layer"))
+LAYER_METHODS: Registry[Method] = Registry.of(
+    "layer method", (m for m in _ALL if m.level == "layer")
+)

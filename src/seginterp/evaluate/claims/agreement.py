@@ -11,17 +11,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from seginterp.evaluate.claims.base import (
-    HELD,
-    INCONCLUSIVE,
-    NOT_HELD,
-    ClaimSpec,
-    Verdict,
-    cannot_judge,
-    claim_key,
-    count,
-    n_of,
-)
+from seginterp.evaluate.claims import base
 from seginterp.evaluate.claims.verdicts import fmt
 from seginterp.evaluate.paper import PAPER_METHODS
 from seginterp.evaluate.render.context import Context
@@ -35,16 +25,16 @@ _BY_NAME = {t.name: t for t in TESTS}
 def _tests(claim: str, other: str):
     def tests(m: Measured, subject: str | None) -> list[Row]:
         """τ between the infidelity and the ``other`` ranking of the paper's methods."""
-        key = claim_key(claim, subject)
+        key = base.claim_key(claim, subject)
         a = agreement(m, list(PAPER_METHODS), [_BY_NAME["infidelity"], _BY_NAME[other]])
         if a is None:
             why = f"infidelity or {other} not measured for 2 or more of the paper's methods"
-            return [cannot_judge(key, why)]
+            return [base.cannot_judge(key, why)]
         (tau,) = a.tau.values()
         n = min(a.n.values())
         out = rank_rows(key, a)
         return [*out, statistic(key.but(quantity="kendall_tau"), "kendall_tau", *tau, n, a.note),
-                count(key, n)]  # fmt: skip
+                base.count(key, n)]  # fmt: skip
 
     return tests
 
@@ -60,29 +50,31 @@ def _order(res: Results, claim: str, test: str) -> str:
 
 
 def _judge(claim: str, other: str):
-    def judge(res: Results, ctx: Context, subject: str | None) -> Verdict:
-        key = claim_key(claim, subject)
+    def judge(res: Results, ctx: Context, subject: str | None) -> base.Verdict:
+        key = base.claim_key(claim, subject)
         tau = res.summary(key.but(quantity="kendall_tau"), "kendall_tau")
         ours = f"Kendall τ {fmt(tau, 'kendall_tau')}"
         orders = (f"infidelity skill ranks {_order(res, key.name, 'infidelity')}; {other} "
                   f"ranks {_order(res, key.name, other)} (best first)")  # fmt: skip
         lo, hi = tau["ci_low"], tau["ci_high"]
         if lo is None:
-            return Verdict(ours, n_of(res, key), INCONCLUSIVE, f"{orders}; too few images")
+            return base.Verdict(
+                ours, base.n_of(res, key), base.INCONCLUSIVE, f"{orders}; too few images"
+            )
         if lo > 0:
-            verdict, why = HELD, "the 95% interval of τ lies above 0"
+            verdict, why = base.HELD, "the 95% interval of τ lies above 0"
         elif hi <= 0:
-            verdict, why = NOT_HELD, "the 95% interval of τ lies at or below 0"
+            verdict, why = base.NOT_HELD, "the 95% interval of τ lies at or below 0"
         else:
-            verdict, why = INCONCLUSIVE, "the 95% interval of τ includes 0"
-        return Verdict(ours, n_of(res, key), verdict, f"{orders}; {why}")
+            verdict, why = base.INCONCLUSIVE, "the 95% interval of τ includes 0"
+        return base.Verdict(ours, base.n_of(res, key), verdict, f"{orders}; {why}")
 
     return judge
 
 
-def _spec(other: str, what: str) -> ClaimSpec:
+def _spec(other: str, what: str) -> base.ClaimSpec:
     claim = f"agreement_{other}"
-    return ClaimSpec(
+    return base.ClaimSpec(
         claim,
         f"the paper's methods rank alike under infidelity and {what}",
         "beyond the paper (ranking agreement of faithfulness tests)",
@@ -93,7 +85,7 @@ def _spec(other: str, what: str) -> ClaimSpec:
     )
 
 
-SPECS: tuple[ClaimSpec, ...] = (
+SPECS: tuple[base.ClaimSpec, ...] = (
     _spec("deletion", "deletion (most relevant pixels removed first)"),
     _spec("insertion", "insertion (most relevant pixels kept first)"),
 )

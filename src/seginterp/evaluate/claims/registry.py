@@ -13,6 +13,6 @@ from seginterp.evaluate.claims.base import ClaimSpec
 from seginterp.evaluate.claims.regions import SPECS as REGION_SPECS
 from seginterp.evaluate.claims.tables import SPECS as TABLE_SPECS
 
-CLAIMS: Registry[ClaimSpec] = Registry("claim")
-for _spec in (*TABLE_SPECS, *REGION_SPECS, *AGREEMENT_SPECS):
-    CLAIMS.add(_spec.id, _spec)
+CLAIMS: Registry[ClaimSpec] = Registry.of(
+    "claim", (*TABLE_SPECS, *REGION_SPECS, *AGREEMENT_SPECS), lambda spec: spec.id
+)
