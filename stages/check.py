@@ -8,7 +8,8 @@ files the download reads (a `folder` source, a local archive; `seginterp.data.wa
 depends on it, so changing those files reruns `download` (DVC cannot watch a path held in a param);
 <pretrained> fingerprints `model.pretrained` likewise, for `train`. Then it prints what each stage
 will cost on this device and warns when attribute or evaluate would exceed 30 min per replicate,
-naming the param to change (`seginterp.estimate`; a few seconds of calibration).
+naming the param to change (`seginterp.estimate`: a calibration of the model on this device,
+kept per machine and configuration in ~/.cache/seginterp).
 """
 
 from __future__ import annotations

@@ -12,6 +12,21 @@ from support import make_repo
 RepoFactory = Callable[..., tuple[Path, dict[str, str]]]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The check stage's calibrations (:func:`seginterp.estimate.cache_dir`) in one folder of this
+    session, shared by the stages the tests run, never in the user's cache."""
+    import os
+
+    before = os.environ.get("SEGINTERP_CACHE_DIR")
+    os.environ["SEGINTERP_CACHE_DIR"] = str(tmp_path_factory.mktemp("seginterp-cache"))
+    yield
+    if before is None:
+        del os.environ["SEGINTERP_CACHE_DIR"]
+    else:
+        os.environ["SEGINTERP_CACHE_DIR"] = before
+
+
 @pytest.fixture
 def dvc_repo(tmp_path: Path) -> RepoFactory:
     """Factory: :func:`make_repo` under this test's ``tmp_path``."""

@@ -8,10 +8,12 @@ import math
 import torch
 from support import ROOT, user_folder
 
+from seginterp import estimate as estimate_module
 from seginterp.core.params import load_params
 from seginterp.data.sources.registry import parse_download
 from seginterp.estimate import (
     Unit,
+    cached_calibration,
     calibrate,
     costs,
     estimate,
@@ -94,5 +96,35 @@ def test_calibration_times_the_configured_model_and_restores_the_threads() -> No
     assert lines[0] == (
         "synthetic: estimated time per replicate on cpu (1 threads), 160/20/20 images:"
     )
-    assert [ln.split()[0] for ln in lines[1:]] == ["train", "attribute", "evaluate", "all"]
+    assert [ln.split()[0] for ln in lines[1:-1]] == ["train", "attribute", "evaluate", "all"]
+    assert lines[-1].startswith("  (calibration ")
     assert warned == []
+
+
+def test_a_calibration_is_measured_once_per_machine_and_configuration(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    """The check stage runs on every `dvc repro`: it times the model again only when something
+    the timing depends on changed, or the kept file cannot be read."""
+    monkeypatch.setenv("SEGINTERP_CACHE_DIR", str(tmp_path))
+    measured: list[int] = []
+
+    def fake(params, dataset):
+        measured.append(params[dataset]["preprocess"]["image_size"])
+        return UNIT
+
+    monkeypatch.setattr(estimate_module, "calibrate", fake)
+    unit, line = cached_calibration(PARAMS, "synthetic")
+    (kept,) = tmp_path.glob("calibration-*.json")
+    assert unit == UNIT and measured == [64] and line.endswith(f"kept in {kept})")
+    unit, line = cached_calibration(PARAMS, "synthetic")
+    assert unit == UNIT and measured == [64] and "delete it to measure again" in line
+    p = copy.deepcopy(PARAMS)
+    p["synthetic"]["preprocess"]["image_size"] = 32
+    cached_calibration(p, "synthetic")
+    p["synthetic"]["attribute"]["ig_steps"] = 8
+    cached_calibration(p, "synthetic")
+    assert measured == [64, 32, 32] and len(list(tmp_path.glob("calibration-*.json"))) == 3
+    kept.write_text("{not json")
+    assert cached_calibration(PARAMS, "synthetic")[0] == UNIT and measured[-1] == 64
+    assert "cannot read the calibration" in caplog.text

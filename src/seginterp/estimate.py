@@ -19,6 +19,12 @@ time from the image counts and the params (:data:`WARN_SECONDS`: the time above 
 - cascade: one explanation per block (the layers and the head) of ``cascade_images`` images;
 - regions, localisation, complexity, sanity: no pass of the model (they read maps already made).
 
+The calibration is measured once per machine and configuration: :func:`cached_calibration` keeps
+it in :func:`cache_dir` under a key of everything it depends on (the model, the attribute
+config, the batch sizes, ``image_size``, the threads, ``scale.numerics``, the device, the host, its
+CPU and torch), so the check stage, which runs on every ``dvc repro``, times the model only when
+one of them changed. Delete the file to measure again.
+
 An explanation costs its one-pass maps plus one exact pass per chunk of ``chunk_size`` border
 pixels for its nonlinear maps (``sample_k`` pixels when sampled; when exact, every border pixel:
 the calibration disc's border, whose radius is a quarter of the side, stands for a smooth lesion;
@@ -27,10 +33,16 @@ an undertrained model's ragged border can be ten times longer).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import os
+import platform
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +50,8 @@ import numpy as np
 import torch
 
 from seginterp.core.determinism import cpu_threads, numerics
+from seginterp.core.io import atomic_path
+from seginterp.core.params import to_dict
 from seginterp.data.prepare import PreprocessParams
 from seginterp.data.splits import check_split_spec, split_targets
 from seginterp.evaluate.config import EvaluateConfig
@@ -47,6 +61,8 @@ from seginterp.explain.engine import Explainer
 from seginterp.explain.registry import METHODS
 from seginterp.model.net import ModelConfig, build_model, resolve_device
 from seginterp.model.train_config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 WARN_SECONDS = 30 * 60
 """A stage estimated above this per replicate gets a warning naming the param to change."""
@@ -156,6 +172,69 @@ def _calibrate(params: Mapping[str, Any], dataset: str, threads: int) -> Unit:
         border=int(border.sum()),
         layers=len(ex.cfg.layers),
     )
+
+
+def cache_dir() -> Path:
+    """Where calibrations are kept: ``$SEGINTERP_CACHE_DIR``, else ``$XDG_CACHE_HOME/seginterp``,
+    else ``~/.cache/seginterp``."""
+    if os.environ.get("SEGINTERP_CACHE_DIR"):
+        return Path(os.environ["SEGINTERP_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "seginterp"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def calibration_key(params: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """Everything :func:`calibrate` depends on: the configs it reads, the threads, the kernels,
+    the device and the machine."""
+    acfg = AttributeConfig.from_params(params, dataset)
+    mcfg = replace(ModelConfig.from_params(params, dataset), encoder_weights=None, pretrained=None)
+    device = resolve_device(acfg.device)
+    return {
+        "image_size": PreprocessParams.from_params(params, dataset).image_size,
+        "model": to_dict(mcfg),
+        "attribute": to_dict(acfg),
+        "train_batch": TrainConfig.from_params(params, dataset).batch_size,
+        "evaluate_batch": EvaluateConfig.from_params(params, dataset).batch_size,
+        "threads": cpu_threads(params) or torch.get_num_threads(),
+        "numerics": numerics(params),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "host": platform.node(),
+        "cpu": _cpu_model(),
+        "torch": torch.__version__,
+    }
+
+
+def cached_calibration(params: Mapping[str, Any], dataset: str) -> tuple[Unit, str]:
+    """:func:`calibrate`, or the calibration kept for the same :func:`calibration_key`; and a
+    line saying which (a cache file that cannot be read is logged and measured again)."""
+    key = calibration_key(params, dataset)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / f"calibration-{digest}.json"
+    if path.exists():
+        try:
+            kept = json.loads(path.read_text())
+            if kept["key"] == key:
+                return Unit(**kept["unit"]), (
+                    f"  (calibration of {kept['measured']} from {path}; delete it to measure again)"
+                )
+            log.warning("%s holds another configuration's calibration: measuring again", path)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.warning("cannot read the calibration %s (%s): measuring again", path, err)
+    unit = calibrate(params, dataset)
+    measured = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"key": key, "unit": asdict(unit), "measured": measured}))
+    return unit, f"  (calibration measured now, kept in {path})"
 
 
 def split_counts(params: Mapping[str, Any], dataset: str, n_images: int | None) -> dict[str, int]:
@@ -292,7 +371,7 @@ def costs(params: Mapping[str, Any], dataset: str, download: Any) -> tuple[list[
     counts = split_counts(params, dataset, image_count(download))
     if not counts:
         return [f"{dataset}: no time estimate (the image count is known after download)"], []
-    unit = calibrate(params, dataset)
+    unit, source = cached_calibration(params, dataset)
     est = estimate(params, dataset, unit, counts)
     replicates = len(params.get("replicates") or [0])
-    return report(dataset, unit, counts, est, replicates), warnings(dataset, est)
+    return [*report(dataset, unit, counts, est, replicates), source], warnings(dataset, est)
